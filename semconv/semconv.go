@@ -1,0 +1,157 @@
+// Package semconv is the attribute contract between the crewtrace
+// instrumentation library (otelsession) and the session exporter.
+//
+// Every span name pattern, attribute key and enumerated value that the library
+// emits and the exporter reads is declared here, once, so the two cannot
+// drift. Where the OpenTelemetry semantic conventions define a key (GenAI,
+// session.id, error.type) the constant is taken from the OTel semconv Go
+// package rather than spelled again. Any OTLP client, in any language, that
+// emits these keys gets session records from the exporter.
+package semconv
+
+import (
+	"go.opentelemetry.io/otel/attribute"
+	// GenAI keys were removed from semconv v1.42.0+ (moved to a separate
+	// GenAI conventions repository); v1.41.0 is the last Go package with them.
+	genai "go.opentelemetry.io/otel/semconv/v1.41.0"
+	// General keys follow the newest semconv package.
+	otelsemconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+)
+
+// SchemaURL is the OpenTelemetry schema the GenAI keys come from.
+const SchemaURL = genai.SchemaURL
+
+// Keys shared with the OpenTelemetry semantic conventions.
+const (
+	// SessionIDKey carries the session's UUID on every span the library
+	// creates. OpenInference, Langfuse and Phoenix group by this key.
+	SessionIDKey = otelsemconv.SessionIDKey
+	// ConversationIDKey carries the same UUID under the GenAI convention.
+	ConversationIDKey = genai.GenAIConversationIDKey
+	// ErrorTypeKey names the class of an error on a failed span.
+	ErrorTypeKey = otelsemconv.ErrorTypeKey
+
+	// OperationNameKey is gen_ai.operation.name (invoke_agent, chat, execute_tool ...).
+	OperationNameKey = genai.GenAIOperationNameKey
+	// WorkflowNameKey is gen_ai.workflow.name; the session span sets it to the session name.
+	WorkflowNameKey = genai.GenAIWorkflowNameKey
+	// AgentNameKey is gen_ai.agent.name on agent spans.
+	AgentNameKey = genai.GenAIAgentNameKey
+	// AgentIDKey is gen_ai.agent.id (a UUID) on agent spans.
+	AgentIDKey = genai.GenAIAgentIDKey
+	// ProviderNameKey is gen_ai.provider.name (openai, anthropic ...) on LLM spans.
+	ProviderNameKey = genai.GenAIProviderNameKey
+	// RequestModelKey is gen_ai.request.model on LLM spans.
+	RequestModelKey = genai.GenAIRequestModelKey
+	// ResponseModelKey is gen_ai.response.model on LLM spans.
+	ResponseModelKey = genai.GenAIResponseModelKey
+	// ResponseIDKey is gen_ai.response.id on LLM spans.
+	ResponseIDKey = genai.GenAIResponseIDKey
+	// FinishReasonsKey is gen_ai.response.finish_reasons (string slice) on LLM spans.
+	FinishReasonsKey = genai.GenAIResponseFinishReasonsKey
+	// InputTokensKey is gen_ai.usage.input_tokens on LLM spans.
+	InputTokensKey = genai.GenAIUsageInputTokensKey
+	// OutputTokensKey is gen_ai.usage.output_tokens on LLM spans.
+	OutputTokensKey = genai.GenAIUsageOutputTokensKey
+	// InputMessagesKey holds prompt content (opt-in, truncated).
+	InputMessagesKey = genai.GenAIInputMessagesKey
+	// OutputMessagesKey holds completion content (opt-in, truncated).
+	OutputMessagesKey = genai.GenAIOutputMessagesKey
+	// ToolNameKey is gen_ai.tool.name on tool spans.
+	ToolNameKey = genai.GenAIToolNameKey
+	// ToolCallIDKey is gen_ai.tool.call.id on tool spans.
+	ToolCallIDKey = genai.GenAIToolCallIDKey
+	// ToolCallArgumentsKey holds tool arguments (opt-in content, truncated).
+	ToolCallArgumentsKey = genai.GenAIToolCallArgumentsKey
+	// ToolCallResultKey holds the tool result (opt-in content, truncated).
+	ToolCallResultKey = genai.GenAIToolCallResultKey
+)
+
+// GenAI operation names (values of OperationNameKey) used by the library.
+var (
+	OperationInvokeWorkflow = genai.GenAIOperationNameInvokeWorkflow.Value.AsString()
+	OperationInvokeAgent    = genai.GenAIOperationNameInvokeAgent.Value.AsString()
+	OperationChat           = genai.GenAIOperationNameChat.Value.AsString()
+	OperationEmbeddings     = genai.GenAIOperationNameEmbeddings.Value.AsString()
+	OperationExecuteTool    = genai.GenAIOperationNameExecuteTool.Value.AsString()
+)
+
+// crewtrace's own keys, for what no OpenTelemetry convention covers.
+const (
+	// SpanKindKey marks what a span is in the session model; its values are
+	// the SpanKind* constants. The exporter recognises the session root by
+	// SpanKindSession.
+	SpanKindKey = attribute.Key("crewtrace.span.kind")
+	// SessionNameKey is the session's human name (also in WorkflowNameKey).
+	SessionNameKey = attribute.Key("crewtrace.session.name")
+	// SessionTagsKey is the session's tags, a string slice.
+	SessionTagsKey = attribute.Key("crewtrace.session.tags")
+	// SessionEndStateKey is the end state, one of the EndState* values, set at End.
+	SessionEndStateKey = attribute.Key("crewtrace.session.end_state")
+	// SessionEndReasonKey is the free-text reason given at End.
+	SessionEndReasonKey = attribute.Key("crewtrace.session.end_reason")
+
+	// EventKindKey marks a span event as a crewtrace event; its values are
+	// the EventKind* constants. Span events without it are not session events.
+	EventKindKey = attribute.Key("crewtrace.event.kind")
+	// EventTypeKey is the event type given by the caller (AgentOps' event_type).
+	EventTypeKey = attribute.Key("crewtrace.event.type")
+	// EventReturnsKey is the event's optional returns, as a string.
+	EventReturnsKey = attribute.Key("crewtrace.event.returns")
+	// EventParamPrefix prefixes each event parameter key: crewtrace.event.param.<name>.
+	EventParamPrefix = "crewtrace.event.param."
+)
+
+// Values of SpanKindKey.
+const (
+	SpanKindSession = "session"
+	SpanKindAgent   = "agent"
+	SpanKindLLM     = "llm"
+	SpanKindTool    = "tool"
+)
+
+// Values of EventKindKey.
+const (
+	EventKindEvent  = "event"
+	EventKindAction = "action"
+	EventKindError  = "error"
+)
+
+// Values of SessionEndStateKey, as AgentOps names them.
+const (
+	EndStateSuccess       = "Success"
+	EndStateFail          = "Fail"
+	EndStateIndeterminate = "Indeterminate"
+)
+
+// ExceptionEventName is the span event name OpenTelemetry uses for recorded
+// errors; error events are recorded under it, with EventKindKey set.
+const ExceptionEventName = "exception"
+
+// Span name prefixes. A span's name is the prefix, a space, and its subject.
+const (
+	SessionSpanPrefix = "session"
+	AgentSpanPrefix   = "invoke_agent"
+	ChatSpanPrefix    = "chat"
+	ToolSpanPrefix    = "execute_tool"
+)
+
+// SessionSpanName is the name of a session's root span: "session <name>".
+func SessionSpanName(name string) string { return spanName(SessionSpanPrefix, name) }
+
+// AgentSpanName is the name of an agent span: "invoke_agent <name>".
+func AgentSpanName(name string) string { return spanName(AgentSpanPrefix, name) }
+
+// ChatSpanName is the name of an LLM chat span: "chat <model>".
+func ChatSpanName(model string) string { return spanName(ChatSpanPrefix, model) }
+
+// ToolSpanName is the name of a tool span: "execute_tool <tool>".
+func ToolSpanName(tool string) string { return spanName(ToolSpanPrefix, tool) }
+
+// spanName follows the GenAI convention: the operation alone when the subject is unknown.
+func spanName(prefix, subject string) string {
+	if subject == "" {
+		return prefix
+	}
+	return prefix + " " + subject
+}
