@@ -1,9 +1,11 @@
 # crewtrace — one Go module per deployable; every target runs in every module.
 # Modules are found from the tree (every go.mod), and `make check-work` fails
 # if go.work does not list exactly those, so a new module cannot be missed.
+# Modules under tools/ hold programs we only build (Jaeger ...): they stay out
+# of go.work so their dependency graphs never constrain ours.
 
 SHELL := /bin/bash
-MODULES := $(sort $(patsubst ./%,%,$(patsubst %/go.mod,%,$(shell find . -name go.mod -not -path './.git/*' -not -path '*/testdata/*' -not -path './.build/*'))))
+MODULES := $(sort $(patsubst ./%,%,$(patsubst %/go.mod,%,$(shell find . -name go.mod -not -path './.git/*' -not -path '*/testdata/*' -not -path './.build/*' -not -path './tools/*'))))
 GO ?= go
 RACE ?= -race
 TESTFLAGS ?=
