@@ -28,8 +28,14 @@ const (
 	SessionIDKey = otelsemconv.SessionIDKey
 	// ConversationIDKey carries the same UUID under the GenAI convention.
 	ConversationIDKey = genai.GenAIConversationIDKey
-	// ErrorTypeKey names the class of an error on a failed span.
+	// ErrorTypeKey names the class of an error on a failed span. On the
+	// crewtrace.events.rejected metric it carries the rejection reason (the
+	// EventReject* values).
 	ErrorTypeKey = otelsemconv.ErrorTypeKey
+	// ExceptionTypeKey is exception.type on "exception" span events.
+	ExceptionTypeKey = otelsemconv.ExceptionTypeKey
+	// ExceptionMessageKey is exception.message on "exception" span events.
+	ExceptionMessageKey = otelsemconv.ExceptionMessageKey
 
 	// OperationNameKey is gen_ai.operation.name (invoke_agent, chat, execute_tool ...).
 	OperationNameKey = genai.GenAIOperationNameKey
@@ -142,6 +148,10 @@ func SessionSpanName(name string) string { return spanName(SessionSpanPrefix, na
 // AgentSpanName is the name of an agent span: "invoke_agent <name>".
 func AgentSpanName(name string) string { return spanName(AgentSpanPrefix, name) }
 
+// LLMSpanName is the name of an LLM span for any GenAI operation:
+// "<operation> <model>" (ChatSpanName is the chat case).
+func LLMSpanName(operation, model string) string { return spanName(operation, model) }
+
 // ChatSpanName is the name of an LLM chat span: "chat <model>".
 func ChatSpanName(model string) string { return spanName(ChatSpanPrefix, model) }
 
@@ -155,3 +165,28 @@ func spanName(prefix, subject string) string {
 	}
 	return prefix + " " + subject
 }
+
+// Metric instrument names the library reports through its MeterProvider.
+const (
+	// MetricSessionsActive is an UpDownCounter of sessions started and not yet ended.
+	MetricSessionsActive = "crewtrace.sessions.active"
+	// MetricSessionsEnded counts ended sessions, by SessionEndStateKey.
+	MetricSessionsEnded = "crewtrace.sessions.ended"
+	// MetricSessionDuration is a histogram of session durations in seconds, by SessionEndStateKey.
+	MetricSessionDuration = "crewtrace.session.duration"
+	// MetricAgentsCreated counts agents started.
+	MetricAgentsCreated = "crewtrace.agents.created"
+	// MetricEventsRecorded counts events recorded, by EventKindKey.
+	MetricEventsRecorded = "crewtrace.events.recorded"
+	// MetricEventsRejected counts events refused, by ErrorTypeKey (the EventReject* values).
+	MetricEventsRejected = "crewtrace.events.rejected"
+)
+
+// Values of ErrorTypeKey on MetricEventsRejected: why an event was refused.
+const (
+	EventRejectNoSession    = "no_session"
+	EventRejectSessionEnded = "session_ended"
+	EventRejectInvalidType  = "invalid_type"
+	EventRejectInvalidKind  = "invalid_kind"
+	EventRejectInvalidParam = "invalid_param"
+)

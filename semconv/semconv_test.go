@@ -10,26 +10,28 @@ import (
 // records: changing one is a breaking change and must fail here.
 func TestWireKeys(t *testing.T) {
 	keys := map[string]string{
-		string(SessionIDKey):       "session.id",
-		string(ConversationIDKey):  "gen_ai.conversation.id",
-		string(ErrorTypeKey):       "error.type",
-		string(OperationNameKey):   "gen_ai.operation.name",
-		string(AgentNameKey):       "gen_ai.agent.name",
-		string(AgentIDKey):         "gen_ai.agent.id",
-		string(RequestModelKey):    "gen_ai.request.model",
-		string(InputTokensKey):     "gen_ai.usage.input_tokens",
-		string(OutputTokensKey):    "gen_ai.usage.output_tokens",
-		string(FinishReasonsKey):   "gen_ai.response.finish_reasons",
-		string(ToolNameKey):        "gen_ai.tool.name",
-		string(SpanKindKey):        "crewtrace.span.kind",
-		string(SessionNameKey):     "crewtrace.session.name",
-		string(SessionEndStateKey): "crewtrace.session.end_state",
-		string(EventKindKey):       "crewtrace.event.kind",
-		string(EventTypeKey):       "crewtrace.event.type",
-		OperationInvokeAgent:       "invoke_agent",
-		OperationChat:              "chat",
-		OperationExecuteTool:       "execute_tool",
-		OperationInvokeWorkflow:    "invoke_workflow",
+		string(SessionIDKey):        "session.id",
+		string(ConversationIDKey):   "gen_ai.conversation.id",
+		string(ErrorTypeKey):        "error.type",
+		string(ExceptionTypeKey):    "exception.type",
+		string(ExceptionMessageKey): "exception.message",
+		string(OperationNameKey):    "gen_ai.operation.name",
+		string(AgentNameKey):        "gen_ai.agent.name",
+		string(AgentIDKey):          "gen_ai.agent.id",
+		string(RequestModelKey):     "gen_ai.request.model",
+		string(InputTokensKey):      "gen_ai.usage.input_tokens",
+		string(OutputTokensKey):     "gen_ai.usage.output_tokens",
+		string(FinishReasonsKey):    "gen_ai.response.finish_reasons",
+		string(ToolNameKey):         "gen_ai.tool.name",
+		string(SpanKindKey):         "crewtrace.span.kind",
+		string(SessionNameKey):      "crewtrace.session.name",
+		string(SessionEndStateKey):  "crewtrace.session.end_state",
+		string(EventKindKey):        "crewtrace.event.kind",
+		string(EventTypeKey):        "crewtrace.event.type",
+		OperationInvokeAgent:        "invoke_agent",
+		OperationChat:               "chat",
+		OperationExecuteTool:        "execute_tool",
+		OperationInvokeWorkflow:     "invoke_workflow",
 	}
 	for got, want := range keys {
 		assert.Equal(t, want, got)
@@ -42,4 +44,5 @@ func TestSpanNames(t *testing.T) {
 	assert.Equal(t, "chat gpt-4o", ChatSpanName("gpt-4o"))
 	assert.Equal(t, "execute_tool search", ToolSpanName("search"))
 	assert.Equal(t, "chat", ChatSpanName(""), "an unknown subject leaves the operation alone")
+	assert.Equal(t, "embeddings text-embedding-3-small", LLMSpanName(OperationEmbeddings, "text-embedding-3-small"))
 }

@@ -1,0 +1,145 @@
+package otelsession
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/crewtrace/crewtrace/semconv"
+)
+
+// Agent is one agent's turn in a session: an "invoke_agent <name>" span. It
+// is safe for concurrent use. A nil *Agent is inert.
+type Agent struct {
+	id   string
+	name string
+	sess *Session
+	span trace.Span
+
+	mu    sync.RWMutex // guards ended; held for reading while adding events
+	ended bool
+}
+
+// StartAgent starts an agent in the session and returns a context carrying
+// it: events recorded and LLM or tool calls started with that context belong
+// to the agent. The span is a child of ctx's current span when that belongs
+// to the session (so agents may nest), else of the session span.
+//
+// The agent's ID (gen_ai.agent.id) is a random UUID unless WithAgentID gives
+// one. Errors, with nothing recorded: an empty name returns ErrInvalidName, an
+// ID that is not a UUID ErrInvalidAgentID, an ended session ErrSessionEnded;
+// the returned context is then ctx and the agent nil (and inert).
+func (s *Session) StartAgent(ctx context.Context, name string, opts ...AgentOption) (context.Context, *Agent, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if s == nil {
+		return ctx, nil, ErrNoSession
+	}
+	if name == "" {
+		return ctx, nil, fmt.Errorf("%w: empty agent name", ErrInvalidName)
+	}
+	var c agentConfig
+	for _, o := range opts {
+		if o != nil {
+			o.applyAgent(&c)
+		}
+	}
+	var id string
+	if c.id != "" {
+		u, err := uuid.Parse(c.id)
+		if err != nil {
+			return ctx, nil, fmt.Errorf("%w: %q: %w", ErrInvalidAgentID, c.id, err)
+		}
+		id = u.String()
+	} else {
+		id = uuid.New().String()
+	}
+
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.ended {
+		return ctx, nil, ErrSessionEnded
+	}
+	a := &Agent{id: id, name: name, sess: s}
+	attrs := []attribute.KeyValue{
+		s.ids[0], s.ids[1],
+		semconv.SpanKindKey.String(semconv.SpanKindAgent),
+		semconv.OperationNameKey.String(semconv.OperationInvokeAgent),
+		semconv.AgentNameKey.String(name),
+		semconv.AgentIDKey.String(id),
+	}
+	ctx, a.span = s.tracer.Start(s.parent(ctx, s.span), semconv.AgentSpanName(name), trace.WithAttributes(attrs...))
+	s.inst.agents.Add(context.Background(), 1)
+	return context.WithValue(ctx, ctxKey{}, &scope{sess: s, agent: a}), a, nil
+}
+
+// AgentFromContext returns the current agent ctx carries, if any.
+func AgentFromContext(ctx context.Context) (*Agent, bool) {
+	if sc := scopeFrom(ctx); sc != nil && sc.agent != nil {
+		return sc.agent, true
+	}
+	return nil, false
+}
+
+// ID returns the agent's UUID (gen_ai.agent.id), in canonical string form.
+func (a *Agent) ID() string {
+	if a == nil {
+		return ""
+	}
+	return a.id
+}
+
+// Name returns the agent's name.
+func (a *Agent) Name() string {
+	if a == nil {
+		return ""
+	}
+	return a.name
+}
+
+// Session returns the session the agent belongs to.
+func (a *Agent) Session() *Session {
+	if a == nil {
+		return nil
+	}
+	return a.sess
+}
+
+// End ends the agent's span. A non-nil err is recorded on it (an exception
+// event, error.type, status Error). Only the first call counts. Events
+// recorded with the agent's context after End go to the session span.
+func (a *Agent) End(err error) {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	if a.ended {
+		a.mu.Unlock()
+		return
+	}
+	a.ended = true
+	a.mu.Unlock()
+	if err != nil {
+		setError(a.span, err)
+	}
+	a.span.End()
+}
+
+// setError records err on span the way OTel conventions ask: an exception
+// event, error.type and status Error.
+func setError(span trace.Span, err error) {
+	span.RecordError(err)
+	span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
+	span.SetStatus(codes.Error, err.Error())
+}
+
+// errorType is the error.type of err: its Go type.
+func errorType(err error) string {
+	return fmt.Sprintf("%T", err)
+}

@@ -1,0 +1,151 @@
+package otelsession
+
+import (
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// ScopeName is the instrumentation scope name of the tracer and meter the
+// package uses.
+const ScopeName = "github.com/crewtrace/crewtrace/otelsession"
+
+// Version is the instrumentation scope version.
+const Version = "0.1.0"
+
+// config holds the options of one session.
+type config struct {
+	name       string
+	tags       []string
+	tp         trace.TracerProvider
+	mp         metric.MeterProvider
+	id         uuid.UUID
+	hasID      bool
+	link       trace.SpanContext
+	maxContent int
+}
+
+// Option configures a session started with [Start].
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// WithName sets the session's name: the root span is named "session <name>"
+// and the name is recorded as gen_ai.workflow.name and crewtrace.session.name.
+// Without it the span is named "session" and no name is recorded.
+func WithName(name string) Option {
+	return optionFunc(func(c *config) { c.name = name })
+}
+
+// WithTags adds tags to the session (crewtrace.session.tags). Repeated calls
+// accumulate.
+func WithTags(tags ...string) Option {
+	return optionFunc(func(c *config) { c.tags = append(c.tags, tags...) })
+}
+
+// WithTracerProvider sets the TracerProvider of the session and of every span
+// created in it. The default is the global provider (otel.GetTracerProvider).
+// A nil provider keeps the default.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) {
+		if tp != nil {
+			c.tp = tp
+		}
+	})
+}
+
+// WithMeterProvider sets the MeterProvider the session's metrics are reported
+// through. The default is the global provider (otel.GetMeterProvider). A nil
+// provider keeps the default.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) {
+		if mp != nil {
+			c.mp = mp
+		}
+	})
+}
+
+// WithID sets the session's ID instead of a generated random (version 4) UUID.
+// The zero UUID (uuid.Nil) keeps the generated one.
+func WithID(id uuid.UUID) Option {
+	return optionFunc(func(c *config) {
+		if id != uuid.Nil {
+			c.id, c.hasID = id, true
+		}
+	})
+}
+
+// WithLink links the session's root span to sc, typically the span that was
+// current when the session started. The session stays the root of its own
+// trace. An invalid span context is ignored.
+func WithLink(sc trace.SpanContext) Option {
+	return optionFunc(func(c *config) { c.link = sc })
+}
+
+// WithContentCapture turns on the recording of content: LLM prompts and
+// completions (gen_ai.input.messages / gen_ai.output.messages) and tool
+// arguments and results, each truncated to maxBytes bytes (at a UTF-8
+// boundary). Content is off by default; maxBytes <= 0 keeps it off.
+func WithContentCapture(maxBytes int) Option {
+	return optionFunc(func(c *config) {
+		if maxBytes < 0 {
+			maxBytes = 0
+		}
+		c.maxContent = maxBytes
+	})
+}
+
+// agentConfig holds the options of one agent.
+type agentConfig struct {
+	id string
+}
+
+// AgentOption configures an agent started with [Session.StartAgent].
+type AgentOption interface {
+	applyAgent(*agentConfig)
+}
+
+type agentOptionFunc func(*agentConfig)
+
+func (f agentOptionFunc) applyAgent(c *agentConfig) { f(c) }
+
+// WithAgentID sets the agent's ID (gen_ai.agent.id) instead of a generated
+// UUID. It must parse as a UUID (any form uuid.Parse accepts; the canonical
+// lower-case form is recorded), otherwise StartAgent returns
+// [ErrInvalidAgentID] and records nothing.
+func WithAgentID(id string) AgentOption {
+	return agentOptionFunc(func(c *agentConfig) { c.id = id })
+}
+
+// toolConfig holds the options of one tool call.
+type toolConfig struct {
+	callID    string
+	arguments string
+	hasArgs   bool
+}
+
+// ToolOption configures a tool call started with [StartToolCall].
+type ToolOption interface {
+	applyTool(*toolConfig)
+}
+
+type toolOptionFunc func(*toolConfig)
+
+func (f toolOptionFunc) applyTool(c *toolConfig) { f(c) }
+
+// WithToolCallID records the tool call's ID (gen_ai.tool.call.id), as given
+// by the model.
+func WithToolCallID(id string) ToolOption {
+	return toolOptionFunc(func(c *toolConfig) { c.callID = id })
+}
+
+// WithToolArguments records the tool call's arguments
+// (gen_ai.tool.call.arguments). They are content: recorded only when the
+// session has content capture on, truncated to its limit.
+func WithToolArguments(args string) ToolOption {
+	return toolOptionFunc(func(c *toolConfig) { c.arguments, c.hasArgs = args, true })
+}

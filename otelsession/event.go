@@ -1,0 +1,170 @@
+package otelsession
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/crewtrace/crewtrace/semconv"
+)
+
+// EventKind is the kind of an event, as AgentOps distinguishes them.
+type EventKind string
+
+// The kinds of events.
+const (
+	// KindEvent is a plain event (AgentOps' Event). The zero Kind means KindEvent.
+	KindEvent EventKind = semconv.EventKindEvent
+	// KindAction is something an agent did (AgentOps' ActionEvent).
+	KindAction EventKind = semconv.EventKindAction
+	// KindError is an error (AgentOps' ErrorEvent); it is recorded as an
+	// OpenTelemetry "exception" span event.
+	KindError EventKind = semconv.EventKindError
+)
+
+// Event is an AgentOps-style event, recorded as a span event on the current
+// agent span (or the session span).
+type Event struct {
+	// Type is the event type (AgentOps' event_type); required. It is the
+	// span event's name, except for KindError ("exception").
+	Type string
+	// Kind is the kind of event; empty means KindEvent.
+	Kind EventKind
+	// Returns is the event's optional result, recorded as a string
+	// (crewtrace.event.returns); nil records nothing.
+	Returns any
+	// Params are recorded as crewtrace.event.param.<name>. Values must be
+	// string, bool, int, int64, float64 or a slice of one of those.
+	Params map[string]any
+}
+
+// RecordEvent records ev on the current agent span of ctx, or on its session
+// span when ctx holds no agent or the agent has ended.
+//
+// It returns ErrNoSession when ctx holds no session, ErrSessionEnded when the
+// session has ended, and ErrInvalidEvent (wrapped with detail) for an empty
+// Type, an unknown Kind or an unsupported Param value. Every refusal is
+// counted on crewtrace.events.rejected; every recorded event on
+// crewtrace.events.recorded.
+func RecordEvent(ctx context.Context, ev Event) error {
+	return record(ctx, ev, nil)
+}
+
+// RecordAction records an action event (KindAction) of type actionType.
+func RecordAction(ctx context.Context, actionType string, params map[string]any) error {
+	return record(ctx, Event{Type: actionType, Kind: KindAction, Params: params}, nil)
+}
+
+// RecordError records an error event (KindError) of type errorType: one
+// OpenTelemetry "exception" span event carrying exception.type and
+// exception.message from err plus the crewtrace event attributes. err may be
+// nil. It does not change the span's status: the agent may recover.
+func RecordError(ctx context.Context, errorType string, err error) error {
+	return record(ctx, Event{Type: errorType, Kind: KindError}, err)
+}
+
+func record(ctx context.Context, ev Event, err error) error {
+	sc := scopeFrom(ctx)
+	if sc == nil {
+		return instrumentsFor(globalMeterProvider()).eventRejected(semconv.EventRejectNoSession, ErrNoSession)
+	}
+	s := sc.sess
+	if ev.Type == "" {
+		return s.inst.eventRejected(semconv.EventRejectInvalidType, fmt.Errorf("%w: empty type", ErrInvalidEvent))
+	}
+	kind := ev.Kind
+	if kind == "" {
+		kind = KindEvent
+	}
+	if kind != KindEvent && kind != KindAction && kind != KindError {
+		return s.inst.eventRejected(semconv.EventRejectInvalidKind, fmt.Errorf("%w: unknown kind %q", ErrInvalidEvent, string(kind)))
+	}
+
+	n := 3 + len(ev.Params)
+	if kind == KindError && err == nil {
+		n++
+	}
+	attrs := make([]attribute.KeyValue, 0, n)
+	attrs = append(attrs, semconv.EventKindKey.String(string(kind)), semconv.EventTypeKey.String(ev.Type))
+	if ev.Returns != nil {
+		attrs = append(attrs, semconv.EventReturnsKey.String(stringify(ev.Returns)))
+	}
+	if len(ev.Params) > 0 {
+		start := len(attrs)
+		for k, v := range ev.Params {
+			val, ok := paramValue(v)
+			if !ok {
+				return s.inst.eventRejected(semconv.EventRejectInvalidParam,
+					fmt.Errorf("%w: param %q has unsupported type %T", ErrInvalidEvent, k, v))
+			}
+			attrs = append(attrs, attribute.KeyValue{Key: attribute.Key(semconv.EventParamPrefix + k), Value: val})
+		}
+		params := attrs[start:]
+		slices.SortFunc(params, func(a, b attribute.KeyValue) int { return cmp.Compare(a.Key, b.Key) })
+	}
+
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.ended {
+		return s.inst.eventRejected(semconv.EventRejectSessionEnded, ErrSessionEnded)
+	}
+	span := s.span
+	if a := sc.agent; a != nil {
+		a.mu.RLock()
+		defer a.mu.RUnlock()
+		if !a.ended {
+			span = a.span
+		}
+	}
+	switch {
+	case kind != KindError:
+		span.AddEvent(ev.Type, trace.WithAttributes(attrs...))
+	case err != nil:
+		span.RecordError(err, trace.WithAttributes(attrs...))
+	default:
+		attrs = append(attrs, semconv.ExceptionTypeKey.String(ev.Type))
+		span.AddEvent(semconv.ExceptionEventName, trace.WithAttributes(attrs...))
+	}
+	s.inst.eventRecorded(kind)
+	return nil
+}
+
+// paramValue converts a supported event parameter to an attribute value.
+func paramValue(v any) (attribute.Value, bool) {
+	switch x := v.(type) {
+	case string:
+		return attribute.StringValue(x), true
+	case bool:
+		return attribute.BoolValue(x), true
+	case int:
+		return attribute.IntValue(x), true
+	case int64:
+		return attribute.Int64Value(x), true
+	case float64:
+		return attribute.Float64Value(x), true
+	case []string:
+		return attribute.StringSliceValue(x), true
+	case []bool:
+		return attribute.BoolSliceValue(x), true
+	case []int:
+		return attribute.IntSliceValue(x), true
+	case []int64:
+		return attribute.Int64SliceValue(x), true
+	case []float64:
+		return attribute.Float64SliceValue(x), true
+	}
+	return attribute.Value{}, false
+}
+
+// stringify renders an event's Returns. fmt recovers from panicking String
+// or Error methods (e.g. on nil pointers), so user values cannot panic here.
+func stringify(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return fmt.Sprint(v)
+}

@@ -1,0 +1,149 @@
+package otelsession
+
+import (
+	"context"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/crewtrace/crewtrace/semconv"
+)
+
+// LLMRequest describes an LLM call about to be made.
+type LLMRequest struct {
+	// Provider is gen_ai.provider.name (openai, anthropic ...); optional.
+	Provider string
+	// Model is gen_ai.request.model and the span name's subject.
+	Model string
+	// Operation is gen_ai.operation.name; empty means "chat".
+	Operation string
+	// Prompt is content: recorded as gen_ai.input.messages only when the
+	// session has content capture on (WithContentCapture), truncated.
+	Prompt string
+}
+
+// LLMResponse describes the outcome of an LLM call.
+type LLMResponse struct {
+	// ResponseModel is gen_ai.response.model.
+	ResponseModel string
+	// ResponseID is gen_ai.response.id.
+	ResponseID string
+	// InputTokens is gen_ai.usage.input_tokens, recorded when > 0.
+	InputTokens int
+	// OutputTokens is gen_ai.usage.output_tokens, recorded when > 0.
+	OutputTokens int
+	// FinishReasons is gen_ai.response.finish_reasons.
+	FinishReasons []string
+	// Completion is content: recorded as gen_ai.output.messages only when
+	// the session has content capture on, truncated.
+	Completion string
+}
+
+// LLMCall is an LLM call in progress: a "chat <model>" client span. A nil
+// *LLMCall is inert.
+type LLMCall struct {
+	sess  *Session
+	span  trace.Span
+	ended atomic.Bool
+}
+
+// StartLLMCall starts an LLM call span ("<operation> <model>", SpanKind
+// client) under the current agent of ctx, or its session. It returns
+// ErrNoSession when ctx holds no session and ErrSessionEnded when the session
+// has ended; the returned context is then ctx and the call nil (inert).
+func StartLLMCall(ctx context.Context, req LLMRequest) (context.Context, *LLMCall, error) {
+	sc := scopeFrom(ctx)
+	if sc == nil {
+		return ctx, nil, ErrNoSession
+	}
+	s := sc.sess
+	op := req.Operation
+	if op == "" {
+		op = semconv.OperationChat
+	}
+	attrs := make([]attribute.KeyValue, 0, 7)
+	attrs = append(attrs, s.ids[0], s.ids[1],
+		semconv.SpanKindKey.String(semconv.SpanKindLLM),
+		semconv.OperationNameKey.String(op))
+	if req.Provider != "" {
+		attrs = append(attrs, semconv.ProviderNameKey.String(req.Provider))
+	}
+	if req.Model != "" {
+		attrs = append(attrs, semconv.RequestModelKey.String(req.Model))
+	}
+	if s.maxContent > 0 && req.Prompt != "" {
+		attrs = append(attrs, semconv.InputMessagesKey.String(truncate(req.Prompt, s.maxContent)))
+	}
+
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.ended {
+		return ctx, nil, ErrSessionEnded
+	}
+	c := &LLMCall{sess: s}
+	ctx, c.span = s.tracer.Start(s.parent(ctx, sc.current()), semconv.LLMSpanName(op, req.Model),
+		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	return ctx, c, nil
+}
+
+// End ends the LLM call with its response. A non-nil err is recorded (an
+// exception event, error.type, status Error). Only the first call counts.
+func (c *LLMCall) End(resp LLMResponse, err error) {
+	if c == nil || !c.ended.CompareAndSwap(false, true) {
+		return
+	}
+	var buf [6]attribute.KeyValue
+	attrs := buf[:0]
+	if resp.ResponseModel != "" {
+		attrs = append(attrs, semconv.ResponseModelKey.String(resp.ResponseModel))
+	}
+	if resp.ResponseID != "" {
+		attrs = append(attrs, semconv.ResponseIDKey.String(resp.ResponseID))
+	}
+	if resp.InputTokens > 0 {
+		attrs = append(attrs, semconv.InputTokensKey.Int(resp.InputTokens))
+	}
+	if resp.OutputTokens > 0 {
+		attrs = append(attrs, semconv.OutputTokensKey.Int(resp.OutputTokens))
+	}
+	if len(resp.FinishReasons) > 0 {
+		attrs = append(attrs, semconv.FinishReasonsKey.StringSlice(resp.FinishReasons))
+	}
+	if max := c.sess.maxContent; max > 0 && resp.Completion != "" {
+		attrs = append(attrs, semconv.OutputMessagesKey.String(truncate(resp.Completion, max)))
+	}
+	if len(attrs) > 0 {
+		c.span.SetAttributes(attrs...)
+	}
+	if err != nil {
+		setError(c.span, err)
+	}
+	c.span.End()
+}
+
+// current is the span new child spans fall back to: the agent's while it
+// is open, else the session's.
+func (sc *scope) current() trace.Span {
+	if a := sc.agent; a != nil {
+		a.mu.RLock()
+		defer a.mu.RUnlock()
+		if !a.ended {
+			return a.span
+		}
+	}
+	return sc.sess.span
+}
+
+// truncate cuts s to at most max bytes without splitting a UTF-8 sequence.
+func truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
+}

@@ -1,0 +1,365 @@
+package otelsession
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/crewtrace/crewtrace/semconv"
+)
+
+// EndState is how a session ended, as AgentOps names it.
+type EndState string
+
+// The end states a session may end with.
+const (
+	// Success: the session's task completed.
+	Success EndState = semconv.EndStateSuccess
+	// Fail: the session's task failed; the session span's status is Error.
+	Fail EndState = semconv.EndStateFail
+	// Indeterminate: the outcome is unknown, e.g. the process exited
+	// before the session was ended (see Shutdown).
+	Indeterminate EndState = semconv.EndStateIndeterminate
+)
+
+// Valid reports whether s is one of Success, Fail and Indeterminate.
+func (s EndState) Valid() bool {
+	return s == Success || s == Fail || s == Indeterminate
+}
+
+// ShutdownReason is the end reason Shutdown gives the sessions it ends.
+const ShutdownReason = "process exited without ending the session"
+
+// Session is one observed task: the root span of its own trace and
+// everything recorded under it. It is safe for concurrent use. A nil
+// *Session is inert: its methods return ErrNoSession or zero values.
+type Session struct {
+	id         string
+	name       string
+	traceID    trace.TraceID
+	span       trace.Span
+	tracer     trace.Tracer
+	tp         trace.TracerProvider
+	mp         metric.MeterProvider
+	inst       *instruments
+	maxContent int
+	start      time.Time
+	// ids are session.id and gen_ai.conversation.id, put on every span.
+	ids   [2]attribute.KeyValue
+	shard *shard
+
+	mu    sync.RWMutex // guards ended; held for reading while recording into the session
+	ended bool
+}
+
+// scope is what a context carries: the session and the current agent.
+type scope struct {
+	sess  *Session
+	agent *Agent
+}
+
+type ctxKey struct{}
+
+func scopeFrom(ctx context.Context) *scope {
+	if ctx == nil {
+		return nil
+	}
+	sc, _ := ctx.Value(ctxKey{}).(*scope)
+	return sc
+}
+
+// FromContext returns the session ctx carries, if any.
+func FromContext(ctx context.Context) (*Session, bool) {
+	if sc := scopeFrom(ctx); sc != nil {
+		return sc.sess, true
+	}
+	return nil, false
+}
+
+// Start begins a session and returns a context carrying it.
+//
+// The session's span "session <name>" is the root of a new trace, even when
+// ctx already holds a span (WithLink links the two instead). Start works
+// without options: the name is empty, the ID a random UUID and the providers
+// the otel globals. It never fails; call End (or defer EndOnExit) on the
+// session, or Shutdown before exit.
+func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	var c config
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
+	if c.tp == nil {
+		c.tp = otel.GetTracerProvider()
+	}
+	if c.mp == nil {
+		c.mp = otel.GetMeterProvider()
+	}
+	if !c.hasID {
+		c.id = uuid.New()
+	}
+	s := &Session{
+		id:         c.id.String(),
+		name:       c.name,
+		tracer:     tracerFor(c.tp),
+		tp:         c.tp,
+		mp:         c.mp,
+		inst:       instrumentsFor(c.mp),
+		maxContent: c.maxContent,
+	}
+	s.ids = [2]attribute.KeyValue{semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id)}
+
+	attrs := make([]attribute.KeyValue, 0, 7)
+	attrs = append(attrs, s.ids[0], s.ids[1],
+		semconv.SpanKindKey.String(semconv.SpanKindSession),
+		semconv.OperationNameKey.String(semconv.OperationInvokeWorkflow))
+	if c.name != "" {
+		attrs = append(attrs, semconv.WorkflowNameKey.String(c.name), semconv.SessionNameKey.String(c.name))
+	}
+	if len(c.tags) > 0 {
+		attrs = append(attrs, semconv.SessionTagsKey.StringSlice(c.tags))
+	}
+	startOpts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithAttributes(attrs...)}
+	if c.link.IsValid() {
+		startOpts = append(startOpts, trace.WithLinks(trace.Link{SpanContext: c.link}))
+	}
+	s.start = time.Now()
+	ctx, s.span = s.tracer.Start(ctx, semconv.SessionSpanName(c.name), startOpts...)
+	s.traceID = s.span.SpanContext().TraceID()
+
+	s.inst.active.Add(context.Background(), 1)
+	registry.add(s)
+	return context.WithValue(ctx, ctxKey{}, &scope{sess: s}), s
+}
+
+// ID returns the session's UUID (session.id), in canonical string form.
+func (s *Session) ID() string {
+	if s == nil {
+		return ""
+	}
+	return s.id
+}
+
+// Name returns the session's name.
+func (s *Session) Name() string {
+	if s == nil {
+		return ""
+	}
+	return s.name
+}
+
+// TraceID returns the ID of the session's trace. It is invalid (zero) when
+// the TracerProvider does not sample or record, e.g. the no-op provider.
+func (s *Session) TraceID() trace.TraceID {
+	if s == nil {
+		return trace.TraceID{}
+	}
+	return s.traceID
+}
+
+// Ended reports whether the session has ended.
+func (s *Session) Ended() bool {
+	if s == nil {
+		return true
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.ended
+}
+
+// End ends the session with state and a free-text reason, recorded as
+// crewtrace.session.end_state and crewtrace.session.end_reason. Fail also
+// sets the span status to Error with reason as its description.
+//
+// Only the first End counts: later calls change nothing and return
+// ErrSessionEnded. A state other than Success, Fail or Indeterminate returns
+// ErrInvalidEndState and leaves the session open. Spans of agents, LLM and
+// tool calls are not ended by End; end them yourself.
+func (s *Session) End(state EndState, reason string) error {
+	if s == nil {
+		return ErrNoSession
+	}
+	if !state.Valid() {
+		return fmt.Errorf("%w: %q", ErrInvalidEndState, string(state))
+	}
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return ErrSessionEnded
+	}
+	s.ended = true
+	s.mu.Unlock()
+
+	if reason != "" {
+		s.span.SetAttributes(semconv.SessionEndStateKey.String(string(state)), semconv.SessionEndReasonKey.String(reason))
+	} else {
+		s.span.SetAttributes(semconv.SessionEndStateKey.String(string(state)))
+	}
+	if state == Fail {
+		s.span.SetStatus(codes.Error, reason)
+	}
+	s.span.End()
+	registry.remove(s)
+	s.inst.sessionEnded(state, time.Since(s.start))
+	return nil
+}
+
+// EndOnExit ends the session from a defer, the try/finally of a crew task:
+//
+//	func run(ctx context.Context) (err error) {
+//		ctx, sess := otelsession.Start(ctx)
+//		defer sess.EndOnExit(&err)
+//		...
+//	}
+//
+// A panic ends the session Fail with the panic as reason (and the panic
+// recorded on the span), then panics again with the same value; a non-nil
+// *errp ends it Fail with the error as reason; otherwise it ends Success.
+// It must be called directly by defer. On an ended session it does nothing.
+func (s *Session) EndOnExit(errp *error) {
+	if r := recover(); r != nil {
+		if s != nil {
+			perr, ok := r.(error)
+			if !ok {
+				perr = fmt.Errorf("panic: %v", r)
+			}
+			s.mu.RLock()
+			if !s.ended {
+				s.span.RecordError(perr)
+			}
+			s.mu.RUnlock()
+			_ = s.End(Fail, fmt.Sprintf("panic: %v", r))
+		}
+		panic(r)
+	}
+	if s == nil {
+		return
+	}
+	if errp != nil && *errp != nil {
+		err := *errp
+		s.mu.RLock()
+		if !s.ended {
+			s.span.RecordError(err)
+		}
+		s.mu.RUnlock()
+		_ = s.End(Fail, err.Error())
+		return
+	}
+	_ = s.End(Success, "")
+}
+
+// Shutdown ends every session of the process that is still open with
+// Indeterminate and ShutdownReason (as AgentOps does at exit), then calls
+// ForceFlush on the TracerProviders and MeterProviders those sessions used,
+// when they have one. Call it before the program exits and before shutting
+// the providers down. It returns the flush errors, joined; ctx bounds the
+// flushes. Sessions may be started again afterwards.
+func Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	type flusher interface {
+		ForceFlush(context.Context) error
+	}
+	var flush []flusher
+	seen := map[any]bool{}
+	addFlusher := func(p any) {
+		f, ok := p.(flusher)
+		if !ok {
+			return
+		}
+		if isPointer(p) {
+			if seen[p] {
+				return
+			}
+			seen[p] = true
+		}
+		flush = append(flush, f)
+	}
+	for _, s := range registry.snapshot() {
+		if s.End(Indeterminate, ShutdownReason) != nil {
+			continue // ended concurrently
+		}
+		addFlusher(s.tp)
+		addFlusher(s.mp)
+	}
+	var errs []error
+	for _, f := range flush {
+		if err := f.ForceFlush(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("otelsession: flush: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// registry holds the open sessions for Shutdown. It is sharded so that
+// concurrent Start/End calls rarely meet on a lock.
+var registry sessionRegistry
+
+const shardCount = 32
+
+type shard struct {
+	mu sync.Mutex
+	m  map[*Session]struct{}
+	_  [40]byte // keep shards on separate cache lines
+}
+
+type sessionRegistry struct {
+	next   atomic.Uint32
+	shards [shardCount]shard
+}
+
+func (r *sessionRegistry) add(s *Session) {
+	sh := &r.shards[r.next.Add(1)%shardCount]
+	s.shard = sh
+	sh.mu.Lock()
+	if sh.m == nil {
+		sh.m = make(map[*Session]struct{})
+	}
+	sh.m[s] = struct{}{}
+	sh.mu.Unlock()
+}
+
+func (r *sessionRegistry) remove(s *Session) {
+	sh := s.shard
+	sh.mu.Lock()
+	delete(sh.m, s)
+	sh.mu.Unlock()
+}
+
+func (r *sessionRegistry) snapshot() []*Session {
+	var out []*Session
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		for s := range sh.m {
+			out = append(out, s)
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}
+
+// parent returns the context new spans of s start from: ctx itself when its
+// current span belongs to the session's trace (an agent, an LLM call or a
+// span of the caller), else ctx with fallback as the current span.
+func (s *Session) parent(ctx context.Context, fallback trace.Span) context.Context {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && sc.TraceID() == s.traceID {
+		return ctx
+	}
+	return trace.ContextWithSpan(ctx, fallback)
+}

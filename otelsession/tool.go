@@ -1,0 +1,80 @@
+package otelsession
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/crewtrace/crewtrace/semconv"
+)
+
+// ToolCall is a tool call in progress: an "execute_tool <name>" span. A nil
+// *ToolCall is inert.
+type ToolCall struct {
+	sess  *Session
+	span  trace.Span
+	ended atomic.Bool
+}
+
+// StartToolCall starts a tool call span ("execute_tool <name>") under the
+// current span of ctx when it belongs to the session (an LLM call, an
+// agent), else under the current agent or the session. It returns
+// ErrInvalidName for an empty name, ErrNoSession when ctx holds no session
+// and ErrSessionEnded when the session has ended; the returned context is
+// then ctx and the call nil (inert).
+func StartToolCall(ctx context.Context, name string, opts ...ToolOption) (context.Context, *ToolCall, error) {
+	sc := scopeFrom(ctx)
+	if sc == nil {
+		return ctx, nil, ErrNoSession
+	}
+	if name == "" {
+		return ctx, nil, fmt.Errorf("%w: empty tool name", ErrInvalidName)
+	}
+	var c toolConfig
+	for _, o := range opts {
+		if o != nil {
+			o.applyTool(&c)
+		}
+	}
+	s := sc.sess
+	attrs := make([]attribute.KeyValue, 0, 7)
+	attrs = append(attrs, s.ids[0], s.ids[1],
+		semconv.SpanKindKey.String(semconv.SpanKindTool),
+		semconv.OperationNameKey.String(semconv.OperationExecuteTool),
+		semconv.ToolNameKey.String(name))
+	if c.callID != "" {
+		attrs = append(attrs, semconv.ToolCallIDKey.String(c.callID))
+	}
+	if s.maxContent > 0 && c.hasArgs {
+		attrs = append(attrs, semconv.ToolCallArgumentsKey.String(truncate(c.arguments, s.maxContent)))
+	}
+
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.ended {
+		return ctx, nil, ErrSessionEnded
+	}
+	t := &ToolCall{sess: s}
+	ctx, t.span = s.tracer.Start(s.parent(ctx, sc.current()), semconv.ToolSpanName(name), trace.WithAttributes(attrs...))
+	return ctx, t, nil
+}
+
+// End ends the tool call. The result is content, recorded
+// (gen_ai.tool.call.result) only when the session has content capture on,
+// truncated. A non-nil err is recorded (an exception event, error.type,
+// status Error). Only the first call counts.
+func (t *ToolCall) End(result string, err error) {
+	if t == nil || !t.ended.CompareAndSwap(false, true) {
+		return
+	}
+	if max := t.sess.maxContent; max > 0 && result != "" {
+		t.span.SetAttributes(semconv.ToolCallResultKey.String(truncate(result, max)))
+	}
+	if err != nil {
+		setError(t.span, err)
+	}
+	t.span.End()
+}
