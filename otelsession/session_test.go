@@ -95,7 +95,7 @@ func TestSessionTree(t *testing.T) {
 	assert.Equal(t, map[string]any{
 		"session.id": id, "gen_ai.conversation.id": id, "crewtrace.span.kind": "session",
 		"gen_ai.operation.name": "invoke_workflow", "gen_ai.workflow.name": "triage", "crewtrace.session.name": "triage",
-		"crewtrace.session.tags": []string{"prod", "eu"},
+		"crewtrace.session.tags":      []string{"prod", "eu"},
 		"crewtrace.session.end_state": "Fail", "crewtrace.session.end_reason": "writer failed",
 	}, attrs(root.Attributes()))
 	assert.Equal(t, codes.Error, root.Status().Code)
@@ -359,4 +359,3 @@ func TestNilReceiversAreInert(t *testing.T) {
 		tc.End("", nil)
 	})
 }
-
