@@ -1,0 +1,109 @@
+package sessionexporter // import "github.com/crewtrace/crewtrace/exporter/sessionexporter"
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
+)
+
+// Sink names accepted by Config.Sink.
+const (
+	// SinkFile appends JSON lines to a file (the default).
+	SinkFile = "file"
+	// SinkHTTP POSTs JSON arrays to an HTTP endpoint.
+	SinkHTTP = "http"
+)
+
+// Config is the session exporter's configuration.
+type Config struct {
+	// GracePeriod is how long to wait, after the session root has arrived,
+	// for late children: a session is emitted once no new span of it has
+	// arrived for this long.
+	GracePeriod time.Duration `mapstructure:"grace_period"`
+	// SessionTimeout is how long a trace without a session root is kept after
+	// its last span before it is emitted as incomplete (or ignored), and how
+	// long an emitted session is kept so that a late span revises it.
+	SessionTimeout time.Duration `mapstructure:"session_timeout"`
+	// MaxSessions bounds the traces held in memory; beyond it the oldest is
+	// emitted as partial.
+	MaxSessions int `mapstructure:"max_sessions"`
+	// MaxSpans bounds the spans held in memory over all traces; beyond it the
+	// oldest session is emitted as partial.
+	MaxSpans int `mapstructure:"max_spans"`
+	// IncludeRootless emits records (complete: false) for traces that have no
+	// session root and no crewtrace attribute, instead of ignoring and
+	// counting them.
+	IncludeRootless bool `mapstructure:"include_rootless"`
+	// TraceURLBase is the Jaeger UI base URL (http://localhost:16686); records
+	// get trace_url = <base>/trace/<trace_id>. Empty leaves trace_url out.
+	TraceURLBase string `mapstructure:"trace_url_base"`
+
+	// Sink selects where records go: file (default) or http.
+	Sink string `mapstructure:"sink"`
+	// File configures the file sink.
+	File sink.FileConfig `mapstructure:"file"`
+	// HTTP configures the http sink.
+	HTTP sink.HTTPConfig `mapstructure:"http"`
+
+	// TimeoutConfig bounds each sink write (`timeout`).
+	exporterhelper.TimeoutConfig `mapstructure:",squash"`
+	// QueueConfig queues emitted records in front of the sink (`sending_queue`).
+	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
+	// BackOffConfig retries failed sink writes (`retry_on_failure`).
+	BackOffConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
+
+	_ struct{}
+}
+
+// Validate checks the configuration. Nested sections (file, http,
+// sending_queue, retry_on_failure) have their own Validate, called by the
+// collector's config machinery (confmap.Validate); this one checks the
+// exporter's own keys and that the selected sink has a destination.
+func (c *Config) Validate() error {
+	var errs error
+	if c.GracePeriod <= 0 {
+		errs = errors.Join(errs, fmt.Errorf("grace_period must be positive, got %s", c.GracePeriod))
+	}
+	if c.SessionTimeout <= 0 {
+		errs = errors.Join(errs, fmt.Errorf("session_timeout must be positive, got %s", c.SessionTimeout))
+	} else if c.SessionTimeout < c.GracePeriod {
+		errs = errors.Join(errs, fmt.Errorf("session_timeout (%s) must not be shorter than grace_period (%s)", c.SessionTimeout, c.GracePeriod))
+	}
+	if c.MaxSessions <= 0 {
+		errs = errors.Join(errs, fmt.Errorf("max_sessions must be positive, got %d", c.MaxSessions))
+	}
+	if c.MaxSpans <= 0 {
+		errs = errors.Join(errs, fmt.Errorf("max_spans must be positive, got %d", c.MaxSpans))
+	}
+	if c.TraceURLBase != "" {
+		if u, err := url.Parse(c.TraceURLBase); err != nil || u.Scheme == "" || u.Host == "" {
+			errs = errors.Join(errs, fmt.Errorf("trace_url_base must be an absolute URL, got %q", c.TraceURLBase))
+		}
+	}
+	switch c.Sink {
+	case SinkFile:
+		if c.File.Path == "" {
+			errs = errors.Join(errs, errors.New("file.path must not be empty"))
+		}
+	case SinkHTTP:
+		if c.HTTP.Endpoint == "" {
+			errs = errors.Join(errs, errors.New("http.endpoint must not be empty"))
+		}
+	default:
+		errs = errors.Join(errs, fmt.Errorf("sink must be %q or %q, got %q", SinkFile, SinkHTTP, c.Sink))
+	}
+	return errs
+}
+
+// tickInterval is how often the exporter advances the assembler's clock:
+// a quarter of the grace period, between 10ms and 1s.
+func (c *Config) tickInterval() time.Duration {
+	return min(max(c.GracePeriod/4, 10*time.Millisecond), time.Second)
+}

@@ -1,0 +1,108 @@
+package sessionexporter
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configcompression"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) *Config {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	require.NoError(t, sub.Unmarshal(cfg))
+	return cfg
+}
+
+func TestLoadConfig(t *testing.T) {
+	t.Run("default", func(t *testing.T) {
+		cfg := loadConfig(t, "")
+		assert.Equal(t, createDefaultConfig(), cfg)
+		require.NoError(t, confmap.Validate(cfg))
+		assert.Equal(t, 5*time.Second, cfg.GracePeriod)
+		assert.Equal(t, 5*time.Minute, cfg.SessionTimeout)
+		assert.Equal(t, SinkFile, cfg.Sink)
+		assert.Equal(t, "sessions.jsonl", cfg.File.Path)
+		assert.True(t, cfg.QueueConfig.Get().BlockOnOverflow, "the records queue applies back-pressure by default")
+	})
+	t.Run("custom", func(t *testing.T) {
+		cfg := loadConfig(t, "custom")
+		require.NoError(t, confmap.Validate(cfg))
+		want := createDefaultConfig().(*Config)
+		want.GracePeriod = 2 * time.Second
+		want.SessionTimeout = time.Minute
+		want.MaxSessions = 500
+		want.MaxSpans = 20000
+		want.IncludeRootless = true
+		want.TraceURLBase = "http://localhost:16686"
+		want.File.Path = "/var/lib/crewtrace/sessions.jsonl"
+		want.File.MaxMegabytes = 10
+		want.File.MaxBackups = 2
+		assert.Equal(t, want, cfg)
+	})
+	t.Run("http", func(t *testing.T) {
+		cfg := loadConfig(t, "http")
+		require.NoError(t, confmap.Validate(cfg))
+		assert.Equal(t, SinkHTTP, cfg.Sink)
+		assert.Equal(t, "https://records.example.internal/v1/sessions", cfg.HTTP.Endpoint)
+		assert.Equal(t, 3*time.Second, cfg.HTTP.Timeout)
+		assert.Equal(t, configcompression.TypeGzip, cfg.HTTP.Compression)
+		v, ok := cfg.HTTP.Headers.Get("Authorization")
+		require.True(t, ok)
+		assert.Equal(t, configopaque.String("Bearer secret"), v)
+		assert.Equal(t, 10*time.Second, cfg.Timeout)
+		assert.Equal(t, time.Second, cfg.BackOffConfig.InitialInterval)
+		assert.Equal(t, 2*time.Minute, cfg.BackOffConfig.MaxElapsedTime)
+		assert.Equal(t, int64(50), cfg.QueueConfig.Get().QueueSize)
+		assert.Equal(t, 2, cfg.QueueConfig.Get().NumConsumers)
+	})
+}
+
+func TestValidateErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		want []string
+	}{
+		{"bad_grace", []string{"grace_period must be positive"}},
+		{"bad_timeout", []string{"session_timeout (5s) must not be shorter than grace_period (10s)"}},
+		{"bad_zero_timeout", []string{"session_timeout must be positive"}},
+		{"bad_limits", []string{"max_sessions must be positive, got 0", "max_spans must be positive, got -1"}},
+		{"bad_sink", []string{`sink must be "file" or "http", got "kafka"`}},
+		{"bad_file", []string{"file.path must not be empty", "file.max_megabytes must not be negative", "file.max_backups must not be negative"}},
+		{"bad_http", []string{"http.endpoint must not be empty"}},
+		{"bad_url", []string{`trace_url_base must be an absolute URL, got "localhost:16686"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := confmap.Validate(loadConfig(t, tt.name))
+			require.Error(t, err)
+			for _, w := range tt.want {
+				assert.ErrorContains(t, err, w)
+			}
+		})
+	}
+}
+
+func TestTickInterval(t *testing.T) {
+	for _, tt := range []struct{ grace, want time.Duration }{
+		{5 * time.Second, time.Second},
+		{2 * time.Second, 500 * time.Millisecond},
+		{time.Millisecond, 10 * time.Millisecond},
+	} {
+		cfg := &Config{GracePeriod: tt.grace}
+		assert.Equal(t, tt.want, cfg.tickInterval(), "grace %s", tt.grace)
+	}
+}

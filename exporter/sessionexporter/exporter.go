@@ -1,0 +1,282 @@
+package sessionexporter // import "github.com/crewtrace/crewtrace/exporter/sessionexporter"
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/assembler"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/record"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
+)
+
+// sessionExporter is the pipeline
+//
+//	ConsumeTraces ─▶ assembler (in memory, under mu) ─▶ records ─▶ records exporter
+//	                      ▲ ticker drives its clock        (exporterhelper queue + retry + timeout) ─▶ sink
+//
+// The records exporter is an exporterhelper logs exporter used as a typed
+// queue: each emitted record travels as one log record whose body is the
+// record's JSON. This gives the sink exporterhelper's queue, batching, retry,
+// timeout and persistent storage (sending_queue.storage) without a
+// hand-written queue.
+type sessionExporter struct {
+	cfg    *Config
+	logger *zap.Logger
+	tel    *metadata.TelemetryBuilder
+	now    func() time.Time
+
+	mu  sync.Mutex
+	asm *assembler.Assembler
+
+	sink    sink.Sink
+	records exporter.Logs
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// newTracesExporter builds the exporter; now is its clock.
+func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config, now func() time.Time) (exporter.Traces, error) {
+	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	e := &sessionExporter{
+		cfg:    cfg,
+		logger: set.Logger,
+		tel:    tel,
+		now:    now,
+		asm: assembler.New(assembler.Config{
+			GracePeriod:     cfg.GracePeriod,
+			SessionTimeout:  cfg.SessionTimeout,
+			MaxSessions:     cfg.MaxSessions,
+			MaxSpans:        cfg.MaxSpans,
+			IncludeRootless: cfg.IncludeRootless,
+			TraceURLBase:    cfg.TraceURLBase,
+		}),
+	}
+	e.sink, err = newSink(cfg, set.TelemetrySettings)
+	if err != nil {
+		tel.Shutdown()
+		return nil, err
+	}
+
+	recordsSet := set
+	recordsName := "records"
+	if set.ID.Name() != "" {
+		recordsName = set.ID.Name() + "_records"
+	}
+	recordsSet.ID = component.NewIDWithName(set.ID.Type(), recordsName)
+	e.records, err = exporterhelper.NewLogs(ctx, recordsSet, cfg, e.pushRecords,
+		exporterhelper.WithStart(e.sink.Start),
+		exporterhelper.WithShutdown(e.sink.Shutdown),
+		exporterhelper.WithTimeout(cfg.TimeoutConfig),
+		exporterhelper.WithRetry(cfg.BackOffConfig),
+		exporterhelper.WithQueue(cfg.QueueConfig),
+	)
+	if err != nil {
+		tel.Shutdown()
+		return nil, fmt.Errorf("session exporter: build records queue: %w", err)
+	}
+
+	return exporterhelper.NewTraces(ctx, set, cfg, e.consumeTraces,
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		exporterhelper.WithStart(e.start),
+		exporterhelper.WithShutdown(e.shutdown),
+		// Spans go straight into the in-memory assembler: no queue, retry or
+		// timeout on this side; the sink side has them.
+		exporterhelper.WithQueue(configoptional.None[exporterhelper.QueueBatchConfig]()),
+		exporterhelper.WithRetry(configretry.BackOffConfig{Enabled: false}),
+		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{}),
+	)
+}
+
+// newSink builds the configured sink. A new sink type is added here and in
+// Config (a section and a Sink name).
+func newSink(cfg *Config, set component.TelemetrySettings) (sink.Sink, error) {
+	switch cfg.Sink {
+	case SinkFile:
+		return sink.NewFile(cfg.File), nil
+	case SinkHTTP:
+		return sink.NewHTTP(cfg.HTTP, set), nil
+	default:
+		return nil, fmt.Errorf("session exporter: unknown sink %q", cfg.Sink)
+	}
+}
+
+func (e *sessionExporter) start(ctx context.Context, host component.Host) error {
+	if err := e.records.Start(ctx, host); err != nil {
+		return fmt.Errorf("session exporter: start sink: %w", err)
+	}
+	e.stop, e.done = make(chan struct{}), make(chan struct{})
+	go e.tick(e.cfg.tickInterval())
+	return nil
+}
+
+// tick advances the assembler's clock until shutdown.
+func (e *sessionExporter) tick(every time.Duration) {
+	defer close(e.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			e.mu.Lock()
+			res := e.asm.Tick(e.now())
+			e.setBuffered()
+			e.mu.Unlock()
+			e.emit(context.Background(), res)
+		}
+	}
+}
+
+func (e *sessionExporter) setBuffered() {
+	sessions, spans := e.asm.Buffered()
+	e.tel.SetBuffered(sessions, spans)
+}
+
+// consumeTraces buffers the spans. It never fails the pipeline: bad spans
+// are counted, and records flushed at a limit go to the sink queue.
+func (e *sessionExporter) consumeTraces(ctx context.Context, td ptrace.Traces) error {
+	e.mu.Lock()
+	res := e.asm.Add(td, e.now())
+	e.setBuffered()
+	e.mu.Unlock()
+	e.emit(ctx, res)
+	return nil
+}
+
+func (e *sessionExporter) shutdown(ctx context.Context) error {
+	if e.stop != nil {
+		close(e.stop)
+		<-e.done
+		e.stop = nil
+	}
+	e.mu.Lock()
+	res := e.asm.Drain(e.now())
+	e.setBuffered()
+	e.mu.Unlock()
+	e.emit(ctx, res)
+	err := e.records.Shutdown(ctx)
+	e.tel.Shutdown()
+	if err != nil {
+		return fmt.Errorf("session exporter: shutdown: %w", err)
+	}
+	return nil
+}
+
+var (
+	attrReasonMissingID = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "missing_id")))
+	attrReasonDuplicate = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "duplicate")))
+	attrReasonLate      = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "late")))
+	attrKindPermanent   = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "permanent")))
+	attrKindRetryable   = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "retryable")))
+	attrKindEnqueue     = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "enqueue")))
+)
+
+// emit counts what the assembler reported and queues its records.
+func (e *sessionExporter) emit(ctx context.Context, res assembler.Result) {
+	tel := e.tel
+	add := func(c metric.Int64Counter, n int, opt metric.AddOption) {
+		if n > 0 {
+			c.Add(ctx, int64(n), opt)
+		}
+	}
+	add(tel.SpansDropped, res.MalformedSpans, attrReasonMissingID)
+	add(tel.SpansDropped, res.DuplicateSpans, attrReasonDuplicate)
+	add(tel.SpansDropped, res.LateSpans, attrReasonLate)
+	if res.BadTimestamps > 0 {
+		tel.SpansBadTime.Add(ctx, int64(res.BadTimestamps))
+	}
+	if res.IgnoredTraces > 0 {
+		tel.TracesIgnored.Add(ctx, int64(res.IgnoredTraces))
+	}
+	if res.LateSpans > 0 {
+		e.logger.Warn("Spans arrived after their session was released; dropped",
+			zap.Int("spans", res.LateSpans))
+	}
+	if len(res.Records) == 0 {
+		return
+	}
+
+	encoded := make([]record.Encoded, 0, len(res.Records))
+	for i := range res.Records {
+		r := &res.Records[i]
+		endState := attribute.String("end_state", r.EndState)
+		tel.SessionsEmitted.Add(ctx, 1, metric.WithAttributes(endState,
+			attribute.Bool("complete", r.Complete), attribute.String("flush_reason", r.FlushReason)))
+		if r.Revision > 0 {
+			tel.Revisions.Add(ctx, 1)
+		} else {
+			tel.SessionDuration.Record(ctx, r.DurationMs/1e3, metric.WithAttributes(endState))
+		}
+		if r.Partial() {
+			tel.PartialFlushes.Add(ctx, 1, metric.WithAttributes(attribute.String("flush_reason", r.FlushReason)))
+		}
+		enc, err := record.Encode(r)
+		if err != nil {
+			tel.SinkFailures.Add(ctx, 1, attrKindPermanent)
+			e.logger.Error("Session record could not be encoded; dropped",
+				zap.String("session_id", r.SessionID), zap.Int("revision", r.Revision), zap.Error(err))
+			continue
+		}
+		encoded = append(encoded, enc)
+	}
+	if len(encoded) == 0 {
+		return
+	}
+	if err := e.records.ConsumeLogs(ctx, toLogs(encoded)); err != nil {
+		tel.SinkFailures.Add(ctx, int64(len(encoded)), attrKindEnqueue)
+		e.logger.Error("Session records could not be queued for the sink; dropped",
+			zap.Strings("session_ids", sessionIDs(encoded)), zap.Error(err))
+	}
+}
+
+// pushRecords is the records exporter's consumer: it hands a batch to the
+// sink and accounts for the outcome.
+func (e *sessionExporter) pushRecords(ctx context.Context, ld plogLogs) error {
+	recs := fromLogs(ld)
+	if len(recs) == 0 {
+		return nil
+	}
+	err := e.sink.Write(ctx, recs)
+	switch {
+	case err == nil:
+		e.tel.RecordsWritten.Add(ctx, int64(len(recs)))
+		return nil
+	case consumererror.IsPermanent(err):
+		e.tel.SinkFailures.Add(ctx, int64(len(recs)), attrKindPermanent)
+		e.logger.Error("Sink rejected session records permanently; dropped",
+			zap.Strings("session_ids", sessionIDs(recs)), zap.Error(err))
+	default:
+		e.tel.SinkFailures.Add(ctx, int64(len(recs)), attrKindRetryable)
+		e.logger.Warn("Sink write failed; will retry",
+			zap.Strings("session_ids", sessionIDs(recs)), zap.Error(err))
+	}
+	return err
+}
+
+func sessionIDs(recs []record.Encoded) []string {
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.SessionID
+	}
+	return ids
+}

@@ -1,0 +1,63 @@
+package sessionexporter // import "github.com/crewtrace/crewtrace/exporter/sessionexporter"
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
+)
+
+// Defaults.
+const (
+	defaultGracePeriod    = 5 * time.Second
+	defaultSessionTimeout = 5 * time.Minute
+	defaultMaxSessions    = 10_000
+	defaultMaxSpans       = 1_000_000
+	defaultFilePath       = "sessions.jsonl"
+	defaultMaxMegabytes   = 100
+	defaultMaxBackups     = 5
+)
+
+// NewFactory returns the factory of the `session` exporter.
+func NewFactory() exporter.Factory {
+	return exporter.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		exporter.WithTraces(createTracesExporter, metadata.TracesStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	queue := exporterhelper.NewDefaultQueueConfig()
+	// Back-pressure, not loss: when the sink is down long enough to fill the
+	// queue, emission waits instead of dropping records.
+	queue.BlockOnOverflow = true
+	return &Config{
+		GracePeriod:    defaultGracePeriod,
+		SessionTimeout: defaultSessionTimeout,
+		MaxSessions:    defaultMaxSessions,
+		MaxSpans:       defaultMaxSpans,
+		Sink:           SinkFile,
+		File: sink.FileConfig{
+			Path:         defaultFilePath,
+			MaxMegabytes: defaultMaxMegabytes,
+			MaxBackups:   defaultMaxBackups,
+		},
+		HTTP:          sink.HTTPConfig{ClientConfig: confighttp.NewDefaultClientConfig()},
+		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
+		QueueConfig:   configoptional.Some(queue),
+		BackOffConfig: configretry.NewDefaultBackOffConfig(),
+	}
+}
+
+func createTracesExporter(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
+	return newTracesExporter(ctx, set, cfg.(*Config), time.Now)
+}

@@ -1,0 +1,369 @@
+// Package assembler regroups spans into session records.
+//
+// It is pure: spans in, records out. It performs no I/O, starts no
+// goroutines and reads no clock — every call takes the current time, so the
+// exporter drives it with a ticker and tests drive it by hand. An Assembler is
+// not safe for concurrent use; the exporter serialises calls.
+//
+// Lifecycle of a trace:
+//   - spans are buffered by trace ID as compact summaries, deduplicated by span ID;
+//   - once the session root (crewtrace.span.kind=session) has arrived and
+//     GracePeriod has passed since the trace's last new span, the session is
+//     emitted (revision 0);
+//   - without a root, SessionTimeout after the last new span the trace is
+//     emitted as incomplete if it looks like a session (a span carries
+//     session.id or a crewtrace span kind) or IncludeRootless is set, and
+//     otherwise ignored and counted;
+//   - an emitted session is retained for SessionTimeout after its last span: a
+//     new span in that window makes it pending again and it is emitted as the
+//     next revision; after that window only its trace ID is remembered (up to
+//     MaxSessions of them) so that a later span is counted as dropped instead
+//     of starting an unrelated record;
+//   - when MaxSessions or MaxSpans is exceeded, retained sessions are released
+//     first, then the oldest pending session is emitted as partial
+//     (flush_reason "limit");
+//   - Drain emits every pending session (flush_reason "shutdown").
+//
+// TODO(issue 5): the state (sessions of span summaries, revisions and
+// tombstones) is plain data so it can be snapshotted to a storage extension
+// for crash safety; Snapshot/Restore are not written yet.
+package assembler
+
+import (
+	"container/list"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/record"
+)
+
+// Config configures an Assembler. Zero limits mean "no limit"; the exporter's
+// configuration validation guarantees positive values.
+type Config struct {
+	// GracePeriod is how long to wait for late children after the root has
+	// arrived, counted from the trace's last new span.
+	GracePeriod time.Duration
+	// SessionTimeout is how long a trace without a root is kept after its last
+	// new span, and how long an emitted session is kept for revisions.
+	SessionTimeout time.Duration
+	// MaxSessions bounds the traces held (pending and retained).
+	MaxSessions int
+	// MaxSpans bounds the span summaries held over all traces.
+	MaxSpans int
+	// IncludeRootless emits records for traces that never had a session root
+	// and carry no crewtrace attribute, instead of ignoring them.
+	IncludeRootless bool
+	// TraceURLBase is the Jaeger UI base URL; records get TraceURLBase/trace/<id>.
+	TraceURLBase string
+}
+
+// Result is what one call produced: the records to write and the counts the
+// exporter turns into telemetry.
+type Result struct {
+	// Records are the emitted records, in emission order.
+	Records []record.Record
+	// IgnoredTraces counts traces dropped for having no session root.
+	IgnoredTraces int
+	// IgnoredSpans counts the spans of those traces.
+	IgnoredSpans int
+	// DuplicateSpans counts spans already held (same trace and span ID).
+	DuplicateSpans int
+	// MalformedSpans counts spans dropped for a missing trace or span ID.
+	MalformedSpans int
+	// BadTimestamps counts spans kept with unusable times (zero, end before
+	// start, beyond year 2200); their times do not count toward the session's.
+	BadTimestamps int
+	// LateSpans counts spans dropped because their session had already been
+	// released (after its retention window, or after a limit flush).
+	LateSpans int
+	// ReleasedRetained counts emitted sessions released early to make room.
+	ReleasedRetained int
+}
+
+// session is the state of one trace.
+type session struct {
+	traceID   pcommon.TraceID
+	spans     []span
+	index     map[pcommon.SpanID]int32 // built once spans outgrow a linear scan
+	root      *root
+	rootIdx   int
+	resource  map[string]any
+	sessionID string
+	crewtrace bool // some span carries session.id or a crewtrace span kind
+	firstSeen int64
+	lastSeen  int64
+	revision  int  // revision of the next record
+	pending   bool // has spans not yet in an emitted record
+	elem      *list.Element
+}
+
+// linearLimit is the span count up to which duplicates are found by scanning.
+const linearLimit = 16
+
+// Assembler buffers spans and emits session records. Create it with New.
+type Assembler struct {
+	cfg      Config
+	sessions map[pcommon.TraceID]*session
+	pending  *list.List // *session, oldest first arrival first
+	retained *list.List // *session, emitted and clean, oldest emission first
+	spans    int
+
+	tombs    map[pcommon.TraceID]struct{}
+	tombRing []pcommon.TraceID
+	tombNext int
+}
+
+// New returns an empty Assembler.
+func New(cfg Config) *Assembler {
+	return &Assembler{
+		cfg:      cfg,
+		sessions: make(map[pcommon.TraceID]*session),
+		pending:  list.New(),
+		retained: list.New(),
+		tombs:    make(map[pcommon.TraceID]struct{}),
+	}
+}
+
+// Buffered returns the number of traces and span summaries held.
+func (a *Assembler) Buffered() (sessions, spans int) {
+	return len(a.sessions), a.spans
+}
+
+// Add buffers the spans of td at time now, then applies the limits. It does
+// not emit sessions whose deadlines passed; Tick does.
+func (a *Assembler) Add(td ptrace.Traces, now time.Time) Result {
+	var res Result
+	t := now.UnixNano()
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				a.addSpan(spans.At(k), rs.Resource(), t, &res)
+			}
+		}
+	}
+	return res
+}
+
+func (a *Assembler) addSpan(s ptrace.Span, res pcommon.Resource, now int64, out *Result) {
+	tid := s.TraceID()
+	if tid.IsEmpty() || s.SpanID().IsEmpty() {
+		out.MalformedSpans++
+		return
+	}
+	ss := a.sessions[tid]
+	if ss == nil {
+		if _, gone := a.tombs[tid]; gone {
+			out.LateSpans++
+			return
+		}
+		ss = &session{traceID: tid, firstSeen: now, rootIdx: -1}
+		a.sessions[tid] = ss
+	} else if ss.has(s.SpanID()) {
+		out.DuplicateSpans++
+		return
+	}
+
+	sp, rt := summarise(s)
+	if sp.badTime {
+		out.BadTimestamps++
+	}
+	ss.add(sp)
+	a.spans++
+	if sp.sessionID != "" || sp.kind != kindOther {
+		ss.crewtrace = true
+	}
+	if rt != nil && ss.root == nil {
+		ss.root, ss.rootIdx = rt, len(ss.spans)-1
+		ss.resource = res.Attributes().AsRaw()
+		if sp.sessionID != "" {
+			ss.sessionID = sp.sessionID
+		}
+	}
+	if ss.resource == nil {
+		ss.resource = res.Attributes().AsRaw()
+	}
+	if ss.sessionID == "" {
+		ss.sessionID = sp.sessionID
+	}
+	ss.lastSeen = now
+	if !ss.pending {
+		a.makePending(ss)
+	}
+	a.enforceLimits(now, out)
+}
+
+// makePending moves a new or retained session to the pending list.
+func (a *Assembler) makePending(ss *session) {
+	if ss.elem != nil {
+		a.retained.Remove(ss.elem)
+	}
+	ss.pending = true
+	ss.elem = a.pending.PushBack(ss)
+}
+
+func (a *Assembler) enforceLimits(now int64, out *Result) {
+	for a.overLimit() {
+		if e := a.retained.Front(); e != nil {
+			a.release(e.Value.(*session))
+			out.ReleasedRetained++
+			continue
+		}
+		e := a.pending.Front()
+		if e == nil {
+			return
+		}
+		ss := e.Value.(*session)
+		out.Records = append(out.Records, a.build(ss, record.FlushLimit, now))
+		a.release(ss)
+	}
+}
+
+func (a *Assembler) overLimit() bool {
+	return (a.cfg.MaxSessions > 0 && len(a.sessions) > a.cfg.MaxSessions) ||
+		(a.cfg.MaxSpans > 0 && a.spans > a.cfg.MaxSpans)
+}
+
+// Tick emits the sessions whose deadlines have passed at now and releases
+// retained sessions whose retention window is over.
+func (a *Assembler) Tick(now time.Time) Result {
+	var res Result
+	t := now.UnixNano()
+	grace, timeout := a.cfg.GracePeriod.Nanoseconds(), a.cfg.SessionTimeout.Nanoseconds()
+	for e := a.pending.Front(); e != nil; {
+		next := e.Next()
+		ss := e.Value.(*session)
+		idle := t - ss.lastSeen
+		switch {
+		case ss.root != nil && idle >= grace:
+			res.Records = append(res.Records, a.build(ss, record.FlushGracePeriod, t))
+			a.retain(ss)
+		case ss.root == nil && idle >= timeout:
+			if ss.crewtrace || a.cfg.IncludeRootless || ss.revision > 0 {
+				res.Records = append(res.Records, a.build(ss, record.FlushSessionTimeout, t))
+				a.retain(ss)
+			} else {
+				res.IgnoredTraces++
+				res.IgnoredSpans += len(ss.spans)
+				a.forget(ss)
+			}
+		}
+		e = next
+	}
+	for e := a.retained.Front(); e != nil; {
+		next := e.Next()
+		ss := e.Value.(*session)
+		if t-ss.lastSeen >= timeout {
+			a.release(ss)
+		}
+		e = next
+	}
+	return res
+}
+
+// Drain emits every pending session as partial (flush_reason "shutdown") and
+// releases all state.
+func (a *Assembler) Drain(now time.Time) Result {
+	var res Result
+	t := now.UnixNano()
+	for e := a.pending.Front(); e != nil; e = e.Next() {
+		ss := e.Value.(*session)
+		if ss.root == nil && !ss.crewtrace && !a.cfg.IncludeRootless && ss.revision == 0 {
+			res.IgnoredTraces++
+			res.IgnoredSpans += len(ss.spans)
+			continue
+		}
+		res.Records = append(res.Records, a.build(ss, record.FlushShutdown, t))
+	}
+	a.sessions = make(map[pcommon.TraceID]*session)
+	a.pending.Init()
+	a.retained.Init()
+	a.spans = 0
+	return res
+}
+
+// retain moves an emitted session to the retained list.
+func (a *Assembler) retain(ss *session) {
+	a.pending.Remove(ss.elem)
+	ss.pending = false
+	ss.elem = a.retained.PushBack(ss)
+}
+
+// release drops a session's state and remembers its trace ID, so a later
+// span is counted as late rather than starting an unrelated record.
+func (a *Assembler) release(ss *session) {
+	a.forget(ss)
+	if a.cfg.MaxSessions <= 0 {
+		return
+	}
+	if len(a.tombRing) < a.cfg.MaxSessions {
+		a.tombRing = append(a.tombRing, ss.traceID)
+	} else {
+		delete(a.tombs, a.tombRing[a.tombNext])
+		a.tombRing[a.tombNext] = ss.traceID
+		a.tombNext = (a.tombNext + 1) % len(a.tombRing)
+	}
+	a.tombs[ss.traceID] = struct{}{}
+}
+
+// forget drops a session's state.
+func (a *Assembler) forget(ss *session) {
+	if ss.pending {
+		a.pending.Remove(ss.elem)
+	} else if ss.elem != nil {
+		a.retained.Remove(ss.elem)
+	}
+	ss.elem = nil
+	a.spans -= len(ss.spans)
+	delete(a.sessions, ss.traceID)
+}
+
+// has reports whether the session holds a span with this ID.
+func (ss *session) has(id pcommon.SpanID) bool {
+	if ss.index != nil {
+		_, ok := ss.index[id]
+		return ok
+	}
+	for i := range ss.spans {
+		if ss.spans[i].id == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (ss *session) add(sp span) {
+	ss.spans = append(ss.spans, sp)
+	switch n := len(ss.spans); {
+	case n > linearLimit && ss.index == nil:
+		ss.index = make(map[pcommon.SpanID]int32, 2*n)
+		for i := range ss.spans {
+			ss.index[ss.spans[i].id] = int32(i)
+		}
+	case ss.index != nil:
+		ss.index[sp.id] = int32(n - 1)
+	}
+}
+
+// sessionIDOf returns the record key of a session.
+func (ss *session) sessionIDOf() string {
+	if ss.sessionID != "" {
+		return ss.sessionID
+	}
+	return ss.traceID.String()
+}
+
+// endStateUnknown is the end reason of a session whose root never arrived.
+const endStateUnknown = "session root span not received"
+
+func unixTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}

@@ -1,0 +1,221 @@
+package assembler
+
+import (
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/crewtrace/crewtrace/semconv"
+)
+
+// Span kinds in the session model.
+const (
+	kindOther uint8 = iota
+	kindSession
+	kindAgent
+	kindLLM
+	kindTool
+)
+
+// span is the compact summary the assembler keeps of one span: only what a
+// session record needs, never the span itself. It holds no pdata references
+// other than immutable strings.
+type span struct {
+	id, parent pcommon.SpanID
+	kind       uint8
+	statusErr  bool
+	badTime    bool
+	start, end int64 // unix nanoseconds; zero when the span's times are unusable
+	agentID    string
+	agentName  string
+	sessionID  string
+	inTokens   int64
+	outTokens  int64
+	events     []event
+}
+
+// event is a session event found on a span.
+type event struct {
+	time      int64
+	kind      string
+	typ       string
+	returns   string
+	errorType string
+	message   string
+	params    map[string]any
+}
+
+// root holds what only the session root span carries.
+type root struct {
+	name      string
+	tags      []string
+	endState  string
+	endReason string
+}
+
+// maxSaneNanos bounds accepted timestamps (year 2200); later ones are absurd.
+const maxSaneNanos = int64(7258118400) * 1e9
+
+// summarise reads one span. The root return is non-nil for a session root.
+func summarise(s ptrace.Span) (span, *root) {
+	sp := span{
+		id:        s.SpanID(),
+		parent:    s.ParentSpanID(),
+		statusErr: s.Status().Code() == ptrace.StatusCodeError,
+	}
+	start, end := int64(s.StartTimestamp()), int64(s.EndTimestamp())
+	if start <= 0 || end < start || end > maxSaneNanos {
+		sp.badTime = true
+	} else {
+		sp.start, sp.end = start, end
+	}
+
+	var spanKind, operation, sessionName, workflowName, endState, endReason string
+	var tags []string
+	for k, v := range s.Attributes().All() {
+		switch k {
+		case string(semconv.SpanKindKey):
+			spanKind = v.AsString()
+		case string(semconv.OperationNameKey):
+			operation = v.AsString()
+		case string(semconv.SessionIDKey):
+			sp.sessionID = v.AsString()
+		case string(semconv.AgentIDKey):
+			sp.agentID = v.AsString()
+		case string(semconv.AgentNameKey):
+			sp.agentName = v.AsString()
+		case string(semconv.InputTokensKey):
+			sp.inTokens = intValue(v)
+		case string(semconv.OutputTokensKey):
+			sp.outTokens = intValue(v)
+		case string(semconv.SessionNameKey):
+			sessionName = v.AsString()
+		case string(semconv.WorkflowNameKey):
+			workflowName = v.AsString()
+		case string(semconv.SessionEndStateKey):
+			endState = v.AsString()
+		case string(semconv.SessionEndReasonKey):
+			endReason = v.AsString()
+		case string(semconv.SessionTagsKey):
+			tags = stringSlice(v)
+		}
+	}
+	sp.kind = classify(spanKind, operation)
+
+	evs := s.Events()
+	for i := 0; i < evs.Len(); i++ {
+		if ev, ok := summariseEvent(evs.At(i)); ok {
+			sp.events = append(sp.events, ev)
+		}
+	}
+
+	if sp.kind != kindSession {
+		return sp, nil
+	}
+	name := sessionName
+	if name == "" {
+		name = workflowName
+	}
+	if name == "" {
+		name = strings.TrimPrefix(strings.TrimPrefix(s.Name(), semconv.SessionSpanPrefix), " ")
+	}
+	return sp, &root{name: name, tags: tags, endState: endState, endReason: endReason}
+}
+
+// classify maps crewtrace.span.kind, or failing that gen_ai.operation.name,
+// to a span kind. Only crewtrace.span.kind=session makes a session root.
+func classify(spanKind, operation string) uint8 {
+	switch spanKind {
+	case semconv.SpanKindSession:
+		return kindSession
+	case semconv.SpanKindAgent:
+		return kindAgent
+	case semconv.SpanKindLLM:
+		return kindLLM
+	case semconv.SpanKindTool:
+		return kindTool
+	}
+	switch operation {
+	case semconv.OperationInvokeAgent:
+		return kindAgent
+	case semconv.OperationChat, semconv.OperationEmbeddings, "text_completion", "generate_content":
+		return kindLLM
+	case semconv.OperationExecuteTool:
+		return kindTool
+	}
+	return kindOther
+}
+
+// summariseEvent reads a span event; ok is false for events that are not
+// session events (no crewtrace.event.kind).
+func summariseEvent(e ptrace.SpanEvent) (event, bool) {
+	attrs := e.Attributes()
+	kind, ok := attrs.Get(string(semconv.EventKindKey))
+	if !ok {
+		return event{}, false
+	}
+	ev := event{time: int64(e.Timestamp()), kind: kind.AsString()}
+	if ev.time < 0 || ev.time > maxSaneNanos {
+		ev.time = 0
+	}
+	for k, v := range attrs.All() {
+		switch k {
+		case string(semconv.EventTypeKey):
+			ev.typ = v.AsString()
+		case string(semconv.EventReturnsKey):
+			ev.returns = v.AsString()
+		case string(semconv.ErrorTypeKey):
+			ev.errorType = v.AsString()
+		case string(semconv.ExceptionTypeKey):
+			if ev.errorType == "" {
+				ev.errorType = v.AsString()
+			}
+		case string(semconv.ExceptionMessageKey):
+			ev.message = v.AsString()
+		default:
+			if name, ok := strings.CutPrefix(k, semconv.EventParamPrefix); ok {
+				if ev.params == nil {
+					ev.params = make(map[string]any, 2)
+				}
+				ev.params[name] = v.AsRaw()
+			}
+		}
+	}
+	if ev.typ == "" && e.Name() != semconv.ExceptionEventName {
+		ev.typ = e.Name()
+	}
+	return ev, true
+}
+
+// intValue reads an integer attribute written as int, double or string.
+func intValue(v pcommon.Value) int64 {
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return v.Int()
+	case pcommon.ValueTypeDouble:
+		return int64(v.Double())
+	default:
+		return 0
+	}
+}
+
+// stringSlice reads a string-slice attribute (a single string is one tag).
+func stringSlice(v pcommon.Value) []string {
+	switch v.Type() {
+	case pcommon.ValueTypeSlice:
+		sl := v.Slice()
+		out := make([]string, 0, sl.Len())
+		for i := 0; i < sl.Len(); i++ {
+			out = append(out, sl.At(i).AsString())
+		}
+		return out
+	case pcommon.ValueTypeStr:
+		if v.Str() == "" {
+			return nil
+		}
+		return []string{v.Str()}
+	default:
+		return nil
+	}
+}

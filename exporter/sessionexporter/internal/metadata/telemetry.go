@@ -1,0 +1,122 @@
+package metadata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Metric names, as listed in metadata.yaml and documentation.md.
+const (
+	MetricSessionsEmitted  = "otelcol_exporter_session_sessions_emitted"
+	MetricRevisions        = "otelcol_exporter_session_revisions"
+	MetricPartialFlushes   = "otelcol_exporter_session_partial_flushes"
+	MetricSpansBuffered    = "otelcol_exporter_session_spans_buffered"
+	MetricSessionsBuffered = "otelcol_exporter_session_sessions_buffered"
+	MetricTracesIgnored    = "otelcol_exporter_session_traces_ignored"
+	MetricSpansDropped     = "otelcol_exporter_session_spans_dropped"
+	MetricSpansBadTime     = "otelcol_exporter_session_spans_bad_timestamp"
+	MetricRecordsWritten   = "otelcol_exporter_session_records_written"
+	MetricSinkFailures     = "otelcol_exporter_session_sink_failures"
+	MetricSessionDuration  = "otelcol_exporter_session_session_duration"
+)
+
+// TelemetryBuilder holds the exporter's instruments. The buffered gauges
+// read the values last stored with SetBuffered.
+type TelemetryBuilder struct {
+	SessionsEmitted metric.Int64Counter
+	Revisions       metric.Int64Counter
+	PartialFlushes  metric.Int64Counter
+	TracesIgnored   metric.Int64Counter
+	SpansDropped    metric.Int64Counter
+	SpansBadTime    metric.Int64Counter
+	RecordsWritten  metric.Int64Counter
+	SinkFailures    metric.Int64Counter
+	SessionDuration metric.Float64Histogram
+
+	spansBuffered    atomic.Int64
+	sessionsBuffered atomic.Int64
+	registration     metric.Registration
+}
+
+// SetBuffered stores the current buffer occupancy for the gauges.
+func (tb *TelemetryBuilder) SetBuffered(sessions, spans int) {
+	tb.sessionsBuffered.Store(int64(sessions))
+	tb.spansBuffered.Store(int64(spans))
+}
+
+// Shutdown unregisters the gauge callback.
+func (tb *TelemetryBuilder) Shutdown() {
+	if tb.registration != nil {
+		_ = tb.registration.Unregister()
+		tb.registration = nil
+	}
+}
+
+// NewTelemetryBuilder creates the instruments on the component's MeterProvider.
+func NewTelemetryBuilder(set component.TelemetrySettings) (*TelemetryBuilder, error) {
+	m := set.MeterProvider.Meter(ScopeName)
+	tb := &TelemetryBuilder{}
+	var errs, err error
+	tb.SessionsEmitted, err = m.Int64Counter(MetricSessionsEmitted,
+		metric.WithDescription("Session records emitted, by end state, completeness and flush reason (revisions included)."),
+		metric.WithUnit("{sessions}"))
+	errs = errors.Join(errs, err)
+	tb.Revisions, err = m.Int64Counter(MetricRevisions,
+		metric.WithDescription("Session records emitted with revision > 0 (a span arrived after the session was emitted)."),
+		metric.WithUnit("{records}"))
+	errs = errors.Join(errs, err)
+	tb.PartialFlushes, err = m.Int64Counter(MetricPartialFlushes,
+		metric.WithDescription("Sessions emitted before they were known to be finished, by flush reason (limit, shutdown)."),
+		metric.WithUnit("{sessions}"))
+	errs = errors.Join(errs, err)
+	tb.TracesIgnored, err = m.Int64Counter(MetricTracesIgnored,
+		metric.WithDescription("Traces without a session root and without crewtrace attributes, dropped (include_rootless: false)."),
+		metric.WithUnit("{traces}"))
+	errs = errors.Join(errs, err)
+	tb.SpansDropped, err = m.Int64Counter(MetricSpansDropped,
+		metric.WithDescription("Spans not buffered, by reason: missing_id, duplicate, late (session already released)."),
+		metric.WithUnit("{spans}"))
+	errs = errors.Join(errs, err)
+	tb.SpansBadTime, err = m.Int64Counter(MetricSpansBadTime,
+		metric.WithDescription("Spans kept with unusable timestamps (zero, end before start, beyond year 2200)."),
+		metric.WithUnit("{spans}"))
+	errs = errors.Join(errs, err)
+	tb.RecordsWritten, err = m.Int64Counter(MetricRecordsWritten,
+		metric.WithDescription("Session records written by the sink."),
+		metric.WithUnit("{records}"))
+	errs = errors.Join(errs, err)
+	tb.SinkFailures, err = m.Int64Counter(MetricSinkFailures,
+		metric.WithDescription("Records in failed sink writes, by kind: retryable (will be retried), permanent (dropped), enqueue (could not be queued)."),
+		metric.WithUnit("{records}"))
+	errs = errors.Join(errs, err)
+	tb.SessionDuration, err = m.Float64Histogram(MetricSessionDuration,
+		metric.WithDescription("Duration of emitted sessions (first revision only), by end state."),
+		metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600))
+	errs = errors.Join(errs, err)
+	spansBuffered, err := m.Int64ObservableGauge(MetricSpansBuffered,
+		metric.WithDescription("Span summaries held by the assembler (pending and retained sessions)."),
+		metric.WithUnit("{spans}"))
+	errs = errors.Join(errs, err)
+	sessionsBuffered, err := m.Int64ObservableGauge(MetricSessionsBuffered,
+		metric.WithDescription("Traces held by the assembler (pending and retained sessions)."),
+		metric.WithUnit("{sessions}"))
+	errs = errors.Join(errs, err)
+	if errs != nil {
+		return nil, fmt.Errorf("create session exporter telemetry: %w", errs)
+	}
+	tb.registration, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(spansBuffered, tb.spansBuffered.Load())
+		o.ObserveInt64(sessionsBuffered, tb.sessionsBuffered.Load())
+		return nil
+	}, spansBuffered, sessionsBuffered)
+	if err != nil {
+		return nil, fmt.Errorf("register session exporter gauges: %w", err)
+	}
+	return tb, nil
+}

@@ -1,0 +1,190 @@
+// Package record defines the session record: the versioned JSON document the
+// session exporter writes, one per session (and one more per revision).
+//
+// The schema is versioned by SchemaVersion. Adding an optional field keeps the
+// version; renaming, removing or changing the meaning of a field bumps it.
+// Records are keyed by SessionID and Revision: a sink that stores records
+// keeps, per session, the one with the highest revision, which makes replays
+// and retries idempotent.
+package record
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// SchemaVersion is the version of the record schema written in every record.
+const SchemaVersion = 1
+
+// Flush reasons: why a record was emitted when it was.
+const (
+	// FlushGracePeriod: the root arrived and grace_period passed with no new span.
+	FlushGracePeriod = "grace_period"
+	// FlushSessionTimeout: no root arrived within session_timeout of the last span.
+	FlushSessionTimeout = "session_timeout"
+	// FlushLimit: the session was the oldest when max_sessions or max_spans was reached.
+	FlushLimit = "limit"
+	// FlushShutdown: the exporter shut down while the session was buffered.
+	FlushShutdown = "shutdown"
+)
+
+// Record is one session, summarised from all of its spans.
+type Record struct {
+	// SchemaVersion is SchemaVersion at the time of writing.
+	SchemaVersion int `json:"schema_version"`
+	// SessionID is the session's session.id (the trace ID in hex when no span carries one).
+	SessionID string `json:"session_id"`
+	// Revision is 0 for the first record of a session and +1 for every later one.
+	Revision int `json:"revision"`
+	// TraceID is the session's trace ID in lowercase hex.
+	TraceID string `json:"trace_id"`
+	// Name is the session name (crewtrace.session.name on the root span).
+	Name string `json:"name"`
+	// Tags are the session tags (crewtrace.session.tags), never null.
+	Tags []string `json:"tags"`
+	// StartTime is the earliest span start.
+	StartTime time.Time `json:"start_time"`
+	// EndTime is the latest span end.
+	EndTime time.Time `json:"end_time"`
+	// DurationMs is EndTime-StartTime in milliseconds.
+	DurationMs float64 `json:"duration_ms"`
+	// EndState is Success, Fail or Indeterminate.
+	EndState string `json:"end_state"`
+	// EndReason is the reason given at session end (or why the state is unknown).
+	EndReason string `json:"end_reason"`
+	// Complete is true when the session root span was received.
+	Complete bool `json:"complete"`
+	// FlushReason says why the record was emitted when it was (Flush* constants).
+	FlushReason string `json:"flush_reason"`
+	// EmittedAt is when the exporter emitted this revision.
+	EmittedAt time.Time `json:"emitted_at"`
+	// Resource holds the resource attributes of the root span (service.name ...).
+	Resource map[string]any `json:"resource"`
+	// SpanCount is the number of distinct spans in the session.
+	SpanCount int `json:"span_count"`
+	// Counts counts spans and events by kind.
+	Counts Counts `json:"counts"`
+	// Tokens totals token usage over all LLM spans.
+	Tokens Tokens `json:"tokens"`
+	// ErrorCount is the number of errors (see Counts.Errors).
+	ErrorCount int `json:"error_count"`
+	// Agents lists the session's agents in order of first start.
+	Agents []Agent `json:"agents"`
+	// Events lists the session events in time order.
+	Events []Event `json:"events"`
+	// TraceURL links to the trace in the Jaeger UI; empty when no base is configured.
+	TraceURL string `json:"trace_url,omitempty"`
+}
+
+// Counts counts a session's (or an agent's) spans and events by kind.
+type Counts struct {
+	// Agents is the number of agent spans.
+	Agents int `json:"agents"`
+	// LLMCalls is the number of LLM spans.
+	LLMCalls int `json:"llm_calls"`
+	// ToolCalls is the number of tool spans.
+	ToolCalls int `json:"tool_calls"`
+	// Events is the number of events of kind "event".
+	Events int `json:"events"`
+	// Actions is the number of events of kind "action".
+	Actions int `json:"actions"`
+	// Errors is the number of error events, plus spans (other than the root)
+	// with status Error that carry no error event.
+	Errors int `json:"errors"`
+}
+
+// Tokens totals token usage.
+type Tokens struct {
+	// Input is the sum of gen_ai.usage.input_tokens.
+	Input int64 `json:"input"`
+	// Output is the sum of gen_ai.usage.output_tokens.
+	Output int64 `json:"output"`
+	// Total is Input+Output.
+	Total int64 `json:"total"`
+}
+
+// Agent is the rollup of one agent's spans (the agent span and its descendants
+// up to the next agent span).
+type Agent struct {
+	// ID is gen_ai.agent.id.
+	ID string `json:"id"`
+	// Name is gen_ai.agent.name.
+	Name string `json:"name"`
+	// SpanCount is the number of spans attributed to the agent, its own included.
+	SpanCount int `json:"span_count"`
+	// LLMCalls is the number of LLM spans attributed to the agent.
+	LLMCalls int `json:"llm_calls"`
+	// ToolCalls is the number of tool spans attributed to the agent.
+	ToolCalls int `json:"tool_calls"`
+	// Tokens totals the agent's token usage.
+	Tokens Tokens `json:"tokens"`
+	// Errors counts the agent's errors, as Counts.Errors.
+	Errors int `json:"errors"`
+}
+
+// Event is one session event (crewtrace.event.kind on a span event).
+type Event struct {
+	// Kind is event, action or error.
+	Kind string `json:"kind"`
+	// Type is crewtrace.event.type.
+	Type string `json:"type"`
+	// Time is the event timestamp.
+	Time time.Time `json:"time"`
+	// AgentID and AgentName name the agent the event happened under, if any.
+	AgentID string `json:"agent_id,omitempty"`
+	// AgentName is the name of that agent.
+	AgentName string `json:"agent_name,omitempty"`
+	// Returns is crewtrace.event.returns.
+	Returns string `json:"returns,omitempty"`
+	// Params holds the crewtrace.event.param.<name> attributes by name.
+	Params map[string]any `json:"params,omitempty"`
+	// ErrorType is error.type or exception.type on error events.
+	ErrorType string `json:"error_type,omitempty"`
+	// Message is exception.message on error events.
+	Message string `json:"message,omitempty"`
+}
+
+// Partial reports whether the record was flushed before its session was
+// known to be finished (at a limit or at shutdown).
+func (r *Record) Partial() bool {
+	return r.FlushReason == FlushLimit || r.FlushReason == FlushShutdown
+}
+
+// Encoded is a record in its wire form, with the keys a sink needs for
+// idempotent storage. Records are encoded once, when emitted; sinks write
+// JSON as is and call Decode only when they need the fields.
+type Encoded struct {
+	// SessionID is Record.SessionID.
+	SessionID string
+	// Revision is Record.Revision.
+	Revision int
+	// JSON is the record as one line of JSON, without a trailing newline.
+	JSON []byte
+}
+
+// ErrInvalid is returned by Decode for a document that is not a record of a
+// known schema version.
+var ErrInvalid = errors.New("invalid session record")
+
+// Encode renders r as an Encoded record.
+func Encode(r *Record) (Encoded, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return Encoded{}, fmt.Errorf("encode session record %s: %w", r.SessionID, err)
+	}
+	return Encoded{SessionID: r.SessionID, Revision: r.Revision, JSON: b}, nil
+}
+
+// Decode parses the record's JSON.
+func (e Encoded) Decode() (Record, error) {
+	var r Record
+	if err := json.Unmarshal(e.JSON, &r); err != nil {
+		return Record{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if r.SchemaVersion < 1 || r.SchemaVersion > SchemaVersion {
+		return Record{}, fmt.Errorf("%w: schema_version %d", ErrInvalid, r.SchemaVersion)
+	}
+	return r, nil
+}
