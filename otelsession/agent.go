@@ -20,6 +20,7 @@ type Agent struct {
 	name string
 	sess *Session
 	span trace.Span
+	sc   scope // what the agent's context carries
 
 	mu    sync.RWMutex // guards ended; held for reading while adding events
 	ended bool
@@ -45,10 +46,8 @@ func (s *Session) StartAgent(ctx context.Context, name string, opts ...AgentOpti
 		return ctx, nil, fmt.Errorf("%w: empty agent name", ErrInvalidName)
 	}
 	var c agentConfig
-	for _, o := range opts {
-		if o != nil {
-			o.applyAgent(&c)
-		}
+	if len(opts) > 0 {
+		c = newAgentConfig(opts)
 	}
 	var id string
 	if c.id != "" {
@@ -76,7 +75,8 @@ func (s *Session) StartAgent(ctx context.Context, name string, opts ...AgentOpti
 	}
 	ctx, a.span = s.tracer.Start(s.parent(ctx, s.span), semconv.AgentSpanName(name), trace.WithAttributes(attrs...))
 	s.inst.agents.Add(context.Background(), 1)
-	return context.WithValue(ctx, ctxKey{}, &scope{sess: s, agent: a}), a, nil
+	a.sc = scope{sess: s, agent: a}
+	return context.WithValue(ctx, ctxKey{}, &a.sc), a, nil
 }
 
 // AgentFromContext returns the current agent ctx carries, if any.

@@ -121,6 +121,16 @@ func WithAgentID(id string) AgentOption {
 	return agentOptionFunc(func(c *agentConfig) { c.id = id })
 }
 
+func newAgentConfig(opts []AgentOption) agentConfig {
+	var c agentConfig
+	for _, o := range opts {
+		if o != nil {
+			o.applyAgent(&c)
+		}
+	}
+	return c
+}
+
 // toolConfig holds the options of one tool call.
 type toolConfig struct {
 	callID    string
@@ -148,4 +158,14 @@ func WithToolCallID(id string) ToolOption {
 // session has content capture on, truncated to its limit.
 func WithToolArguments(args string) ToolOption {
 	return toolOptionFunc(func(c *toolConfig) { c.arguments, c.hasArgs = args, true })
+}
+
+func newToolConfig(opts []ToolOption) toolConfig {
+	var c toolConfig
+	for _, o := range opts {
+		if o != nil {
+			o.applyTool(&c)
+		}
+	}
+	return c
 }

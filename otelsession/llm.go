@@ -94,8 +94,7 @@ func (c *LLMCall) End(resp LLMResponse, err error) {
 	if c == nil || !c.ended.CompareAndSwap(false, true) {
 		return
 	}
-	var buf [6]attribute.KeyValue
-	attrs := buf[:0]
+	attrs := make([]attribute.KeyValue, 0, 6)
 	if resp.ResponseModel != "" {
 		attrs = append(attrs, semconv.ResponseModelKey.String(resp.ResponseModel))
 	}

@@ -57,6 +57,7 @@ type Session struct {
 	// ids are session.id and gen_ai.conversation.id, put on every span.
 	ids   [2]attribute.KeyValue
 	shard *shard
+	sc    scope // what the session's context carries
 
 	mu    sync.RWMutex // guards ended; held for reading while recording into the session
 	ended bool
@@ -143,7 +144,8 @@ func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
 
 	s.inst.active.Add(context.Background(), 1)
 	registry.add(s)
-	return context.WithValue(ctx, ctxKey{}, &scope{sess: s}), s
+	s.sc = scope{sess: s}
+	return context.WithValue(ctx, ctxKey{}, &s.sc), s
 }
 
 // ID returns the session's UUID (session.id), in canonical string form.

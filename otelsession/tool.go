@@ -34,10 +34,8 @@ func StartToolCall(ctx context.Context, name string, opts ...ToolOption) (contex
 		return ctx, nil, fmt.Errorf("%w: empty tool name", ErrInvalidName)
 	}
 	var c toolConfig
-	for _, o := range opts {
-		if o != nil {
-			o.applyTool(&c)
-		}
+	if len(opts) > 0 {
+		c = newToolConfig(opts)
 	}
 	s := sc.sess
 	attrs := make([]attribute.KeyValue, 0, 7)

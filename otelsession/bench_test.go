@@ -1,0 +1,211 @@
+package otelsession_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/crewtrace/crewtrace/otelsession"
+	"github.com/crewtrace/crewtrace/semconv"
+)
+
+// countingProcessor is the benchmark's exporter stand-in: it only counts
+// ended spans, so the benchmark measures span creation, not export.
+type countingProcessor struct{ ended atomic.Int64 }
+
+func (p *countingProcessor) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (p *countingProcessor) OnEnd(sdktrace.ReadOnlySpan)                     { p.ended.Add(1) }
+func (p *countingProcessor) Shutdown(context.Context) error                  { return nil }
+func (p *countingProcessor) ForceFlush(context.Context) error                { return nil }
+
+func benchProvider(b *testing.B) (*sdktrace.TracerProvider, *countingProcessor) {
+	p := &countingProcessor{}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	return tp, p
+}
+
+var errBench = errors.New("rate limited")
+
+// The workload, both ways: one session, 3 agents, 5 events (2 events, 2
+// actions, 1 error), 2 LLM calls, 1 tool call.
+
+func crewWithOtelsession(opts []otelsession.Option) {
+	ctx, sess := otelsession.Start(context.Background(), opts...)
+
+	a1ctx, a1, _ := sess.StartAgent(ctx, "planner")
+	_ = otelsession.RecordEvent(a1ctx, otelsession.Event{Type: "plan", Returns: "3 steps", Params: map[string]any{"steps": 3, "goal": "triage"}})
+	_, llm1, _ := otelsession.StartLLMCall(a1ctx, otelsession.LLMRequest{Provider: "openai", Model: "gpt-4o"})
+	llm1.End(otelsession.LLMResponse{ResponseModel: "gpt-4o-2024-08-06", ResponseID: "r1", InputTokens: 120, OutputTokens: 40, FinishReasons: []string{"stop"}}, nil)
+	a1.End(nil)
+
+	a2ctx, a2, _ := sess.StartAgent(ctx, "researcher")
+	_ = otelsession.RecordAction(a2ctx, "search", map[string]any{"query": "otel"})
+	_, tool, _ := otelsession.StartToolCall(a2ctx, "web_search", otelsession.WithToolCallID("call_1"))
+	tool.End("", nil)
+	_, llm2, _ := otelsession.StartLLMCall(a2ctx, otelsession.LLMRequest{Provider: "anthropic", Model: "claude-sonnet-4"})
+	llm2.End(otelsession.LLMResponse{InputTokens: 300, OutputTokens: 90, FinishReasons: []string{"end_turn"}}, nil)
+	_ = otelsession.RecordAction(a2ctx, "summarise", nil)
+	a2.End(nil)
+
+	a3ctx, a3, _ := sess.StartAgent(ctx, "writer")
+	_ = otelsession.RecordError(a3ctx, "llm_failure", errBench)
+	_ = otelsession.RecordEvent(a3ctx, otelsession.Event{Type: "draft"})
+	a3.End(nil)
+
+	_ = sess.End(otelsession.Success, "done")
+}
+
+// crewWithRawSDK writes the same spans, attributes and events with the OTel
+// API directly, as a hand-instrumented program would (IDs generated the same way).
+func crewWithRawSDK(tracer trace.Tracer) {
+	id := uuid.New().String()
+	sid, cid := semconv.SessionIDKey.String(id), semconv.ConversationIDKey.String(id)
+	ctx, sess := tracer.Start(context.Background(), "session triage", trace.WithNewRoot(), trace.WithAttributes(
+		sid, cid, semconv.SpanKindKey.String(semconv.SpanKindSession),
+		semconv.OperationNameKey.String(semconv.OperationInvokeWorkflow),
+		semconv.WorkflowNameKey.String("triage"), semconv.SessionNameKey.String("triage")))
+
+	agent := func(name string) (context.Context, trace.Span) {
+		return tracer.Start(ctx, "invoke_agent "+name, trace.WithAttributes(
+			sid, cid, semconv.SpanKindKey.String(semconv.SpanKindAgent),
+			semconv.OperationNameKey.String(semconv.OperationInvokeAgent),
+			semconv.AgentNameKey.String(name), semconv.AgentIDKey.String(uuid.New().String())))
+	}
+	llm := func(ctx context.Context, provider, model string) trace.Span {
+		_, s := tracer.Start(ctx, "chat "+model, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+			sid, cid, semconv.SpanKindKey.String(semconv.SpanKindLLM),
+			semconv.OperationNameKey.String(semconv.OperationChat),
+			semconv.ProviderNameKey.String(provider), semconv.RequestModelKey.String(model)))
+		return s
+	}
+
+	a1ctx, a1 := agent("planner")
+	a1.AddEvent("plan", trace.WithAttributes(
+		semconv.EventKindKey.String(semconv.EventKindEvent), semconv.EventTypeKey.String("plan"),
+		semconv.EventReturnsKey.String("3 steps"),
+		attribute.String(semconv.EventParamPrefix+"goal", "triage"), attribute.Int(semconv.EventParamPrefix+"steps", 3)))
+	l1 := llm(a1ctx, "openai", "gpt-4o")
+	l1.SetAttributes(semconv.ResponseModelKey.String("gpt-4o-2024-08-06"), semconv.ResponseIDKey.String("r1"),
+		semconv.InputTokensKey.Int(120), semconv.OutputTokensKey.Int(40), semconv.FinishReasonsKey.StringSlice([]string{"stop"}))
+	l1.End()
+	a1.End()
+
+	a2ctx, a2 := agent("researcher")
+	a2.AddEvent("search", trace.WithAttributes(
+		semconv.EventKindKey.String(semconv.EventKindAction), semconv.EventTypeKey.String("search"),
+		attribute.String(semconv.EventParamPrefix+"query", "otel")))
+	_, tool := tracer.Start(a2ctx, "execute_tool web_search", trace.WithAttributes(
+		sid, cid, semconv.SpanKindKey.String(semconv.SpanKindTool),
+		semconv.OperationNameKey.String(semconv.OperationExecuteTool),
+		semconv.ToolNameKey.String("web_search"), semconv.ToolCallIDKey.String("call_1")))
+	tool.End()
+	l2 := llm(a2ctx, "anthropic", "claude-sonnet-4")
+	l2.SetAttributes(semconv.InputTokensKey.Int(300), semconv.OutputTokensKey.Int(90), semconv.FinishReasonsKey.StringSlice([]string{"end_turn"}))
+	l2.End()
+	a2.AddEvent("summarise", trace.WithAttributes(
+		semconv.EventKindKey.String(semconv.EventKindAction), semconv.EventTypeKey.String("summarise")))
+	a2.End()
+
+	_, a3 := agent("writer")
+	a3.RecordError(errBench, trace.WithAttributes(
+		semconv.EventKindKey.String(semconv.EventKindError), semconv.EventTypeKey.String("llm_failure")))
+	a3.AddEvent("draft", trace.WithAttributes(
+		semconv.EventKindKey.String(semconv.EventKindEvent), semconv.EventTypeKey.String("draft")))
+	a3.End()
+
+	sess.SetAttributes(semconv.SessionEndStateKey.String(semconv.EndStateSuccess), semconv.SessionEndReasonKey.String("done"))
+	sess.End()
+}
+
+const spansPerCrew = 7
+
+func checkSpans(b *testing.B, p *countingProcessor) {
+	if got := p.ended.Load(); got != int64(b.N*spansPerCrew) {
+		b.Fatalf("ended %d spans, want %d", got, b.N*spansPerCrew)
+	}
+}
+
+// BenchmarkSession compares otelsession with the same telemetry written with
+// the raw OTel SDK, on identical TracerProviders. Compare the ns/op of
+// RawSDK and Otelsession (metrics on the default global MeterProvider, a
+// no-op unless the program sets one); OtelsessionSDKMetrics adds an SDK
+// MeterProvider to show the cost of the package's metrics.
+func BenchmarkSession(b *testing.B) {
+	b.Run("RawSDK", func(b *testing.B) {
+		tp, p := benchProvider(b)
+		tracer := tp.Tracer(otelsession.ScopeName)
+		b.ReportAllocs()
+		for b.Loop() {
+			crewWithRawSDK(tracer)
+		}
+		checkSpans(b, p)
+	})
+	b.Run("Otelsession", func(b *testing.B) {
+		tp, p := benchProvider(b)
+		opts := []otelsession.Option{otelsession.WithName("triage"), otelsession.WithTracerProvider(tp)}
+		b.ReportAllocs()
+		for b.Loop() {
+			crewWithOtelsession(opts)
+		}
+		checkSpans(b, p)
+	})
+	b.Run("OtelsessionSDKMetrics", func(b *testing.B) {
+		tp, p := benchProvider(b)
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+		opts := []otelsession.Option{otelsession.WithName("triage"), otelsession.WithTracerProvider(tp), otelsession.WithMeterProvider(mp)}
+		b.ReportAllocs()
+		for b.Loop() {
+			crewWithOtelsession(opts)
+		}
+		checkSpans(b, p)
+	})
+}
+
+// TestBenchmarkWorkloadsMatch checks the two benchmark workloads write the
+// same spans, attributes and events, so the comparison is fair.
+func TestBenchmarkWorkloadsMatch(t *testing.T) {
+	type spanShape struct {
+		name   string
+		kind   trace.SpanKind
+		status codes.Code
+		attrs  map[string]any
+		events []map[string]any
+	}
+	shape := func(e *env) map[string]spanShape {
+		out := map[string]spanShape{}
+		for _, s := range e.rec.Ended() {
+			a := attrs(s.Attributes())
+			for _, k := range []string{"session.id", "gen_ai.conversation.id", "gen_ai.agent.id"} {
+				if _, ok := a[k]; ok {
+					a[k] = "<uuid>"
+				}
+			}
+			sh := spanShape{name: s.Name(), kind: s.SpanKind(), status: s.Status().Code, attrs: a}
+			for _, ev := range s.Events() {
+				m := attrs(ev.Attributes)
+				m["<name>"] = ev.Name
+				sh.events = append(sh.events, m)
+			}
+			out[s.Name()] = sh
+		}
+		return out
+	}
+	raw, lib := newEnv(t), newEnv(t)
+	crewWithRawSDK(raw.tp.Tracer(otelsession.ScopeName))
+	crewWithOtelsession([]otelsession.Option{otelsession.WithName("triage"), otelsession.WithTracerProvider(lib.tp)})
+	rs, ls := shape(raw), shape(lib)
+	require.Len(t, rs, spansPerCrew)
+	assert.Equal(t, rs, ls)
+}
