@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink/postgres"
 )
 
 // Sink names accepted by Config.Sink.
@@ -19,6 +20,8 @@ const (
 	SinkFile = "file"
 	// SinkHTTP POSTs JSON arrays to an HTTP endpoint.
 	SinkHTTP = "http"
+	// SinkPostgres upserts records into PostgreSQL (internal/sink/postgres).
+	SinkPostgres = "postgres"
 )
 
 // Config is the session exporter's configuration.
@@ -45,12 +48,14 @@ type Config struct {
 	// get trace_url = <base>/trace/<trace_id>. Empty leaves trace_url out.
 	TraceURLBase string `mapstructure:"trace_url_base"`
 
-	// Sink selects where records go: file (default) or http.
+	// Sink selects where records go: file (default), http or postgres.
 	Sink string `mapstructure:"sink"`
 	// File configures the file sink.
 	File sink.FileConfig `mapstructure:"file"`
 	// HTTP configures the http sink.
 	HTTP sink.HTTPConfig `mapstructure:"http"`
+	// Postgres configures the postgres sink.
+	Postgres postgres.Config `mapstructure:"postgres"`
 
 	// TimeoutConfig bounds each sink write (`timeout`).
 	exporterhelper.TimeoutConfig `mapstructure:",squash"`
@@ -96,8 +101,12 @@ func (c *Config) Validate() error {
 		if c.HTTP.Endpoint == "" {
 			errs = errors.Join(errs, errors.New("http.endpoint must not be empty"))
 		}
+	case SinkPostgres:
+		if err := c.Postgres.RequireDSN(); err != nil {
+			errs = errors.Join(errs, err)
+		}
 	default:
-		errs = errors.Join(errs, fmt.Errorf("sink must be %q or %q, got %q", SinkFile, SinkHTTP, c.Sink))
+		errs = errors.Join(errs, fmt.Errorf("sink must be %q, %q or %q, got %q", SinkFile, SinkHTTP, SinkPostgres, c.Sink))
 	}
 	return errs
 }

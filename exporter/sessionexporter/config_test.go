@@ -80,7 +80,7 @@ func TestValidateErrors(t *testing.T) {
 		{"bad_timeout", []string{"session_timeout (5s) must not be shorter than grace_period (10s)"}},
 		{"bad_zero_timeout", []string{"session_timeout must be positive"}},
 		{"bad_limits", []string{"max_sessions must be positive, got 0", "max_spans must be positive, got -1"}},
-		{"bad_sink", []string{`sink must be "file" or "http", got "kafka"`}},
+		{"bad_sink", []string{`sink must be "file", "http" or "postgres", got "kafka"`}},
 		{"bad_file", []string{"file.path must not be empty", "file.max_megabytes must not be negative", "file.max_backups must not be negative"}},
 		{"bad_http", []string{"http.endpoint must not be empty"}},
 		{"bad_url", []string{`trace_url_base must be an absolute URL, got "localhost:16686"`}},

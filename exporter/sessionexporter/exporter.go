@@ -22,6 +22,7 @@ import (
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/record"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink/postgres"
 )
 
 // sessionExporter is the pipeline
@@ -114,6 +115,8 @@ func newSink(cfg *Config, set component.TelemetrySettings) (sink.Sink, error) {
 		return sink.NewFile(cfg.File), nil
 	case SinkHTTP:
 		return sink.NewHTTP(cfg.HTTP, set), nil
+	case SinkPostgres:
+		return postgres.New(cfg.Postgres, set.Logger), nil
 	default:
 		return nil, fmt.Errorf("session exporter: unknown sink %q", cfg.Sink)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink/postgres"
 )
 
 // Defaults.
@@ -52,6 +53,7 @@ func createDefaultConfig() component.Config {
 			MaxBackups:   defaultMaxBackups,
 		},
 		HTTP:          sink.HTTPConfig{ClientConfig: confighttp.NewDefaultClientConfig()},
+		Postgres:      postgres.NewDefaultConfig(),
 		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
 		QueueConfig:   configoptional.Some(queue),
 		BackOffConfig: configretry.NewDefaultBackOffConfig(),

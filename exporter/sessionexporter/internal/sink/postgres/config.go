@@ -39,24 +39,35 @@ func NewDefaultConfig() Config {
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// Validate reports configuration errors without connecting.
+// Validate reports configuration errors without connecting. The collector
+// calls it whichever sink is selected, so an empty DSN is not an error here:
+// the exporter requires one when `sink: postgres` (see RequireDSN).
 func (c *Config) Validate() error {
 	var errs []error
-	if c.DSN == "" {
-		errs = append(errs, errors.New("postgres: dsn must be set"))
-	} else if _, err := pgxpool.ParseConfig(string(c.DSN)); err != nil {
-		// pgx redacts the password in parse errors; redact again in case its
-		// best effort did not recognise it.
-		errs = append(errs, fmt.Errorf("postgres: invalid dsn: %w", redactErr(err, dsnPasswords(string(c.DSN)))))
+	if c.DSN != "" {
+		if _, err := pgxpool.ParseConfig(string(c.DSN)); err != nil {
+			// pgx redacts the password in parse errors; redact again in case
+			// its best effort did not recognise it.
+			errs = append(errs, fmt.Errorf("postgres.dsn is invalid: %w", redactErr(err, dsnPasswords(string(c.DSN)))))
+		}
 	}
 	if c.PasswordEnv != "" && !envName.MatchString(c.PasswordEnv) {
-		errs = append(errs, fmt.Errorf("postgres: password_env %q is not an environment variable name", c.PasswordEnv))
+		errs = append(errs, fmt.Errorf("postgres.password_env %q is not an environment variable name", c.PasswordEnv))
 	}
 	if c.MaxConns < 1 {
-		errs = append(errs, fmt.Errorf("postgres: max_conns must be at least 1, got %d", c.MaxConns))
+		errs = append(errs, fmt.Errorf("postgres.max_conns must be at least 1, got %d", c.MaxConns))
 	}
 	if c.Timeout <= 0 {
-		errs = append(errs, fmt.Errorf("postgres: timeout must be positive, got %s", c.Timeout))
+		errs = append(errs, fmt.Errorf("postgres.timeout must be positive, got %s", c.Timeout))
 	}
 	return errors.Join(errs...)
+}
+
+// RequireDSN is the check the exporter adds when the postgres sink is
+// selected: a DSN must be configured.
+func (c *Config) RequireDSN() error {
+	if c.DSN == "" {
+		return errors.New("postgres.dsn must not be empty")
+	}
+	return nil
 }

@@ -28,19 +28,19 @@ func TestConfigValidate(t *testing.T) {
 		{name: "valid url", mutate: func(*Config) {}},
 		{name: "valid key=value", mutate: func(c *Config) { c.DSN = "host=127.0.0.1 port=5432 user=crewtrace dbname=sessions" }},
 		{name: "valid password_env", mutate: func(c *Config) { c.PasswordEnv = "CREWTRACE_PG_PASSWORD" }},
-		{name: "missing dsn", mutate: func(c *Config) { c.DSN = "" }, wantErr: []string{"dsn must be set"}},
+		{name: "no dsn (another sink is selected)", mutate: func(c *Config) { c.DSN = "" }},
 		{
 			name:    "unparsable dsn",
 			mutate:  func(c *Config) { c.DSN = "postgres://crewtrace:s3cr3t-pw@127.0.0.1:notaport/db" },
-			wantErr: []string{"invalid dsn"},
+			wantErr: []string{"postgres.dsn is invalid"},
 		},
-		{name: "bad password_env", mutate: func(c *Config) { c.PasswordEnv = "NOT A NAME" }, wantErr: []string{"password_env"}},
-		{name: "zero max_conns", mutate: func(c *Config) { c.MaxConns = 0 }, wantErr: []string{"max_conns must be at least 1"}},
-		{name: "zero timeout", mutate: func(c *Config) { c.Timeout = 0 }, wantErr: []string{"timeout must be positive"}},
+		{name: "bad password_env", mutate: func(c *Config) { c.PasswordEnv = "NOT A NAME" }, wantErr: []string{"postgres.password_env \"NOT A NAME\""}},
+		{name: "zero max_conns", mutate: func(c *Config) { c.MaxConns = 0 }, wantErr: []string{"postgres.max_conns must be at least 1, got 0"}},
+		{name: "zero timeout", mutate: func(c *Config) { c.Timeout = 0 }, wantErr: []string{"postgres.timeout must be positive, got 0s"}},
 		{
 			name:    "all at once",
-			mutate:  func(c *Config) { c.DSN, c.MaxConns, c.Timeout = "", -1, -time.Second },
-			wantErr: []string{"dsn must be set", "max_conns", "timeout"},
+			mutate:  func(c *Config) { c.DSN, c.MaxConns, c.Timeout = "host=127.0.0.1 port=x", -1, -time.Second },
+			wantErr: []string{"postgres.dsn is invalid", "postgres.max_conns", "postgres.timeout"},
 		},
 	}
 	for _, tt := range tests {
@@ -59,6 +59,13 @@ func TestConfigValidate(t *testing.T) {
 			assert.NotContains(t, err.Error(), "s3cr3t-pw", "the password must be redacted")
 		})
 	}
+}
+
+func TestRequireDSN(t *testing.T) {
+	c := NewDefaultConfig()
+	assert.EqualError(t, c.RequireDSN(), "postgres.dsn must not be empty")
+	c.DSN = "postgres://127.0.0.1/db"
+	assert.NoError(t, c.RequireDSN())
 }
 
 func TestPasswordFromEnvironment(t *testing.T) {
