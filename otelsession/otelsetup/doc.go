@@ -1,0 +1,29 @@
+// Package otelsetup builds an OpenTelemetry TracerProvider and MeterProvider
+// from the standard OTEL_* environment variables, for programs that use
+// otelsession and have no OTel setup of their own.
+//
+// It is its own module so the otelsession library stays light: this one
+// pulls in the OTLP (gRPC and HTTP) exporters.
+//
+// What it reads (all optional; see the OpenTelemetry SDK environment
+// variable specification):
+//
+//	OTEL_SDK_DISABLED=true                 no-op providers, nothing exported
+//	OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER
+//	                                       otlp (default), console, none
+//	OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT
+//	OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_EXPORTER_OTLP_{TRACES,METRICS}_PROTOCOL
+//	                                       http/protobuf (default) or grpc
+//	OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _INSECURE, _COMPRESSION ...
+//	OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
+//	OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_*, OTEL_SPAN_*_LIMIT, OTEL_METRIC_EXPORT_INTERVAL
+//
+// Exporter selection is done by go.opentelemetry.io/contrib/exporters/autoexport.
+// With [WithExportOnlyIfConfigured] a signal whose exporter variable is unset
+// is exported only when an OTLP endpoint variable is set, instead of trying
+// OTLP on localhost.
+//
+// The shutdown function Setup returns ends the otelsession sessions still
+// open (otelsession.Shutdown), then flushes and shuts both providers down:
+// defer it in main.
+package otelsetup // import "github.com/crewtrace/crewtrace/otelsession/otelsetup"
