@@ -10,9 +10,10 @@ GO ?= go
 RACE ?= -race
 TESTFLAGS ?=
 
-.PHONY: test fmt-check vet unit check-work tidy modules
+.PHONY: test fmt-check vet unit check-work tidy modules demo e2e e2e-build
 
-## test: everything CI checks — formatting, go.work, vet, and race tests in every module.
+## test: everything CI checks — formatting, go.work, vet, and race tests in every module
+## (the e2e module runs the collector, Jaeger and the example crew as processes).
 test: fmt-check check-work vet unit
 
 modules:
@@ -33,3 +34,29 @@ unit:
 
 tidy:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done
+
+# Demo and end-to-end runs. Binaries (collector, Jaeger v2, example crew) are
+# built into $(BUILD) and reused: Jaeger's first build takes minutes, later
+# runs skip it. e2e-build runs before the module tests so that this build is
+# not charged to a go test -timeout.
+BUILD ?= .build
+DEMO_ARGS ?=
+
+$(BUILD)/crewtrace-demo: FORCE
+	@$(GO) build -o $@ ./e2e/cmd/crewtrace-demo
+
+.PHONY: FORCE
+FORCE:
+
+## e2e-build: build (or reuse) the collector, Jaeger and the example crew into $(BUILD).
+e2e-build: $(BUILD)/crewtrace-demo
+	@CREWTRACE_BUILD_DIR=$(abspath $(BUILD)) $(BUILD)/crewtrace-demo -build-only
+
+## demo: build, start Jaeger and the collector on 127.0.0.1, run the example crew,
+## print its session records; Ctrl-C stops everything. DEMO_ARGS="-tasks 20" etc.
+demo: $(BUILD)/crewtrace-demo
+	@CREWTRACE_BUILD_DIR=$(abspath $(BUILD)) $(BUILD)/crewtrace-demo $(DEMO_ARGS)
+
+## e2e: only the end-to-end tests (verbose).
+e2e: e2e-build
+	@cd e2e && CREWTRACE_BUILD_DIR=$(abspath $(BUILD)) $(GO) test $(RACE) -count=1 -v $(TESTFLAGS) ./...

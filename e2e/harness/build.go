@@ -1,0 +1,150 @@
+package harness
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Binaries are the programs the harness runs, as paths.
+type Binaries struct {
+	// Collector is the crewtrace collector distribution (cmd/otelcol-crewtrace).
+	Collector string
+	// Jaeger is Jaeger v2 built from the tools/jaeger module.
+	Jaeger string
+	// Crew is the example crew (examples/crew).
+	Crew string
+}
+
+// BuildDir returns the directory binaries are built into: $CREWTRACE_BUILD_DIR
+// if set, else <root>/.build (gitignored).
+func BuildDir(root string) string {
+	if d := os.Getenv("CREWTRACE_BUILD_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join(root, ".build")
+}
+
+// Build builds the collector, Jaeger and the crew into dir, reusing what is
+// there: the collector and the crew go through `go build`, whose cache makes
+// an unchanged rebuild a relink at most; Jaeger, a 120 MB binary that takes
+// minutes to build cold, is rebuilt only when tools/jaeger's go.mod/go.sum or
+// the Go version changed (a stamp file beside it records them). Progress goes
+// to log (may be nil).
+func Build(ctx context.Context, root, dir string, log io.Writer) (Binaries, error) {
+	var b Binaries
+	var err error
+	if b.Jaeger, err = BuildJaeger(ctx, root, dir, log); err != nil {
+		return b, err
+	}
+	if b.Collector, err = BuildCollector(ctx, root, dir, log); err != nil {
+		return b, err
+	}
+	if b.Crew, err = BuildCrew(ctx, root, dir, log); err != nil {
+		return b, err
+	}
+	return b, nil
+}
+
+// BuildCollector builds cmd/otelcol-crewtrace into dir/otelcol-crewtrace.
+func BuildCollector(ctx context.Context, root, dir string, log io.Writer) (string, error) {
+	out := filepath.Join(dir, "otelcol-crewtrace")
+	return out, goBuild(ctx, log, "collector", root, workspaceEnv(root), out, "./cmd/otelcol-crewtrace")
+}
+
+// BuildCrew builds examples/crew into dir/crew.
+func BuildCrew(ctx context.Context, root, dir string, log io.Writer) (string, error) {
+	out := filepath.Join(dir, "crew")
+	return out, goBuild(ctx, log, "crew", root, workspaceEnv(root), out, "./examples/crew")
+}
+
+// BuildJaeger builds Jaeger v2 (the go tool dependency of tools/jaeger,
+// outside the workspace) into dir/jaeger, unless the binary there was built
+// from the same tools/jaeger go.mod/go.sum with the same Go.
+func BuildJaeger(ctx context.Context, root, dir string, log io.Writer) (string, error) {
+	out := filepath.Join(dir, "jaeger")
+	mod := filepath.Join(root, "tools", "jaeger")
+	stamp, err := jaegerStamp(mod)
+	if err != nil {
+		return "", err
+	}
+	stampPath := out + ".stamp"
+	if have, err := os.ReadFile(stampPath); err == nil && string(have) == stamp && isFile(out) {
+		logf(log, "jaeger: reusing %s\n", out)
+		return out, nil
+	}
+	env := []string{"GOWORK=off"}
+	if err := goBuild(ctx, log, "jaeger", mod, env, out, "github.com/jaegertracing/jaeger/cmd/jaeger"); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(stampPath, []byte(stamp), 0o644); err != nil {
+		return "", fmt.Errorf("harness: jaeger stamp: %w", err)
+	}
+	return out, nil
+}
+
+func jaegerStamp(mod string) (string, error) {
+	h := sha256.New()
+	for _, f := range []string{"go.mod", "go.sum"} {
+		b, err := os.ReadFile(filepath.Join(mod, f))
+		if err != nil {
+			return "", fmt.Errorf("harness: jaeger tools module: %w", err)
+		}
+		h.Write(b)
+	}
+	goVersion, err := exec.Command(goTool(), "env", "GOVERSION").Output()
+	if err != nil {
+		return "", fmt.Errorf("harness: go env GOVERSION: %w", err)
+	}
+	h.Write(goVersion)
+	h.Write([]byte(runtime.GOOS + "/" + runtime.GOARCH))
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// workspaceEnv makes `go build` use the checkout's go.work even when the
+// caller's environment says GOWORK=off.
+func workspaceEnv(root string) []string {
+	return []string{"GOWORK=" + filepath.Join(root, "go.work")}
+}
+
+func goBuild(ctx context.Context, log io.Writer, name, dir string, env []string, out, pkg string) error {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return fmt.Errorf("harness: build dir: %w", err)
+	}
+	start := time.Now()
+	logf(log, "%s: go build -o %s %s\n", name, out, pkg)
+	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", out, pkg)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	cmd.Stdout = &stderr
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("harness: build %s: %w\n%s", name, err, stderr.String())
+	}
+	logf(log, "%s: built in %s\n", name, time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// goTool returns the go command that runs this program's tests, falling back
+// to the one on PATH.
+func goTool() string {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); isFile(p) {
+		return p
+	}
+	return "go"
+}
+
+func logf(w io.Writer, format string, args ...any) {
+	if w != nil {
+		fmt.Fprintf(w, format, args...)
+	}
+}

@@ -1,0 +1,48 @@
+package harness
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// Truth is what the example crew says one session did (`crew -truth FILE`
+// writes a JSON array of them): the reference the session records and the
+// Jaeger traces are checked against.
+type Truth struct {
+	SessionID    string          `json:"session_id"`
+	TraceID      string          `json:"trace_id"`
+	Name         string          `json:"name"`
+	EndState     string          `json:"end_state"`
+	EndReason    string          `json:"end_reason"`
+	Agents       []TruthAgent    `json:"agents"`
+	Events       json.RawMessage `json:"events"`
+	EventCount   int             `json:"event_count"`
+	InputTokens  int64           `json:"input_tokens"`
+	OutputTokens int64           `json:"output_tokens"`
+	SpanCount    int             `json:"span_count"`
+}
+
+// TruthAgent is one agent of a Truth.
+type TruthAgent struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	LLMCalls     int    `json:"llm_calls"`
+	ToolCalls    int    `json:"tool_calls"`
+	InputTokens  int64  `json:"input_tokens"`
+	OutputTokens int64  `json:"output_tokens"`
+	Errors       int    `json:"errors"`
+}
+
+// ReadTruth reads the crew's -truth file.
+func ReadTruth(path string) ([]Truth, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("harness: truth: %w", err)
+	}
+	var out []Truth
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("harness: truth %s: %w", path, err)
+	}
+	return out, nil
+}
