@@ -99,4 +99,3 @@ func writeTruth(path string, truths []SessionTruth) error {
 	}
 	return nil
 }
-
