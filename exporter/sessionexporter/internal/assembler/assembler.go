@@ -14,7 +14,7 @@
 //     emitted as incomplete if it looks like a session (a span carries
 //     session.id or a crewtrace span kind) or IncludeRootless is set, and
 //     otherwise ignored and counted;
-//   - an emitted session is retained for SessionTimeout after its last span: a
+//   - an emitted session is retained for SessionTimeout after its emission: a
 //     new span in that window makes it pending again and it is emitted as the
 //     next revision; after that window only its trace ID is remembered (up to
 //     MaxSessions of them) so that a later span is counted as dropped instead
@@ -94,8 +94,9 @@ type session struct {
 	crewtrace bool // some span carries session.id or a crewtrace span kind
 	firstSeen int64
 	lastSeen  int64
-	revision  int  // revision of the next record
-	pending   bool // has spans not yet in an emitted record
+	emitted   int64 // when the last record was emitted
+	revision  int   // revision of the next record
+	pending   bool  // has spans not yet in an emitted record
 	elem      *list.Element
 }
 
@@ -242,11 +243,11 @@ func (a *Assembler) Tick(now time.Time) Result {
 		switch {
 		case ss.root != nil && idle >= grace:
 			res.Records = append(res.Records, a.build(ss, record.FlushGracePeriod, t))
-			a.retain(ss)
+			a.retain(ss, t)
 		case ss.root == nil && idle >= timeout:
 			if ss.crewtrace || a.cfg.IncludeRootless || ss.revision > 0 {
 				res.Records = append(res.Records, a.build(ss, record.FlushSessionTimeout, t))
-				a.retain(ss)
+				a.retain(ss, t)
 			} else {
 				res.IgnoredTraces++
 				res.IgnoredSpans += len(ss.spans)
@@ -258,7 +259,7 @@ func (a *Assembler) Tick(now time.Time) Result {
 	for e := a.retained.Front(); e != nil; {
 		next := e.Next()
 		ss := e.Value.(*session)
-		if t-ss.lastSeen >= timeout {
+		if t-ss.emitted >= timeout {
 			a.release(ss)
 		}
 		e = next
@@ -287,10 +288,11 @@ func (a *Assembler) Drain(now time.Time) Result {
 	return res
 }
 
-// retain moves an emitted session to the retained list.
-func (a *Assembler) retain(ss *session) {
+// retain moves a session emitted at now to the retained list.
+func (a *Assembler) retain(ss *session, now int64) {
 	a.pending.Remove(ss.elem)
 	ss.pending = false
+	ss.emitted = now
 	ss.elem = a.retained.PushBack(ss)
 }
 
