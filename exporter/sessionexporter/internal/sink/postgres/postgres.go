@@ -22,8 +22,10 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -223,31 +225,42 @@ func (s *Sink) Shutdown(context.Context) error {
 
 func (s *Sink) redact(err error) error { return redactErr(err, s.secrets) }
 
-// writeTx writes rws in one transaction, as one batch.
+// writeTx writes rws in one transaction: three statements sent as one pgx
+// batch, whatever the number of records (rows travel as arrays), in one
+// round trip. The batch needs no BEGIN/COMMIT: pgx sends it as one pipeline
+// ended by a single Sync, which PostgreSQL runs as one implicit transaction
+// (an error in any statement rolls back all of them).
 func (s *Sink) writeTx(ctx context.Context, rws []row) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	b := &pgx.Batch{}
-	for i := range rws {
-		rws[i].queue(b)
-	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return tx.SendBatch(ctx, b).Close()
-	})
-	if err != nil {
+	if err := s.pool.SendBatch(ctx, newBatch(rws)).Close(); err != nil {
 		return err
 	}
 	s.written.Add(int64(len(rws)))
 	return nil
 }
 
-const upsertSession = `INSERT INTO crewtrace_sessions (
+// upsertSessions inserts the sessions, or replaces a stored session whose
+// revision is lower.
+const upsertSessions = `INSERT INTO crewtrace_sessions (
 	session_id, revision, schema_version, trace_id, name, tags, start_time, end_time, duration_ms,
 	end_state, end_reason, complete, flush_reason, emitted_at, span_count, agent_count, llm_calls,
 	tool_calls, event_count, action_count, error_count, input_tokens, output_tokens, total_tokens,
-	trace_url, record
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-	$20, $21, $22, $23, $24, $25, $26)
+	trace_url, record)
+SELECT r.session_id, r.revision, r.schema_version, r.trace_id, r.name,
+	ARRAY(SELECT jsonb_array_elements_text(r.tags::jsonb)), r.start_time, r.end_time, r.duration_ms,
+	r.end_state, r.end_reason, r.complete, r.flush_reason, r.emitted_at, r.span_count, r.agent_count,
+	r.llm_calls, r.tool_calls, r.event_count, r.action_count, r.error_count, r.input_tokens,
+	r.output_tokens, r.total_tokens, r.trace_url, r.record::jsonb
+FROM unnest($1::text[], $2::integer[], $3::integer[], $4::text[], $5::text[], $6::text[],
+	$7::timestamptz[], $8::timestamptz[], $9::float8[], $10::text[], $11::text[], $12::boolean[],
+	$13::text[], $14::timestamptz[], $15::integer[], $16::integer[], $17::integer[], $18::integer[],
+	$19::integer[], $20::integer[], $21::integer[], $22::bigint[], $23::bigint[], $24::bigint[],
+	$25::text[], $26::text[])
+	AS r(session_id, revision, schema_version, trace_id, name, tags, start_time, end_time, duration_ms,
+	end_state, end_reason, complete, flush_reason, emitted_at, span_count, agent_count, llm_calls,
+	tool_calls, event_count, action_count, error_count, input_tokens, output_tokens, total_tokens,
+	trace_url, record)
 ON CONFLICT (session_id) DO UPDATE SET
 	revision = EXCLUDED.revision, schema_version = EXCLUDED.schema_version, trace_id = EXCLUDED.trace_id,
 	name = EXCLUDED.name, tags = EXCLUDED.tags, start_time = EXCLUDED.start_time,
@@ -261,49 +274,109 @@ ON CONFLICT (session_id) DO UPDATE SET
 	trace_url = EXCLUDED.trace_url, record = EXCLUDED.record, stored_at = now()
 WHERE crewtrace_sessions.revision < EXCLUDED.revision`
 
-// The agent statements act only when the stored row is this record's
-// revision, i.e. when the upsert above wrote it (or it was already stored:
-// rewriting the same agents is harmless).
-const deleteAgents = `DELETE FROM crewtrace_session_agents
-WHERE session_id = $1
-  AND EXISTS (SELECT 1 FROM crewtrace_sessions s WHERE s.session_id = $1 AND s.revision = $2)`
+// The agent statements act only on sessions whose stored row is the
+// record's revision, i.e. that the upsert above wrote (or that were already
+// stored at that revision: rewriting the same agents changes nothing).
+const deleteAgents = `DELETE FROM crewtrace_session_agents a
+USING unnest($1::text[], $2::integer[]) AS k(session_id, revision), crewtrace_sessions s
+WHERE a.session_id = k.session_id AND s.session_id = k.session_id AND s.revision = k.revision`
 
 const insertAgents = `INSERT INTO crewtrace_session_agents (
 	session_id, ordinal, agent_id, name, span_count, llm_calls, tool_calls, errors,
 	input_tokens, output_tokens, total_tokens)
-SELECT $1, a.* FROM unnest($3::integer[], $4::text[], $5::text[], $6::integer[], $7::integer[],
-	$8::integer[], $9::integer[], $10::bigint[], $11::bigint[], $12::bigint[])
-	AS a(ordinal, agent_id, name, span_count, llm_calls, tool_calls, errors, input_tokens, output_tokens, total_tokens)
-WHERE EXISTS (SELECT 1 FROM crewtrace_sessions s WHERE s.session_id = $1 AND s.revision = $2)`
+SELECT a.session_id, a.ordinal, a.agent_id, a.name, a.span_count, a.llm_calls, a.tool_calls, a.errors,
+	a.input_tokens, a.output_tokens, a.total_tokens
+FROM unnest($1::text[], $2::integer[], $3::integer[], $4::text[], $5::text[], $6::integer[],
+	$7::integer[], $8::integer[], $9::integer[], $10::bigint[], $11::bigint[], $12::bigint[])
+	AS a(session_id, revision, ordinal, agent_id, name, span_count, llm_calls, tool_calls, errors,
+	input_tokens, output_tokens, total_tokens)
+JOIN crewtrace_sessions s ON s.session_id = a.session_id AND s.revision = a.revision`
 
-// row is a record mapped to the statements' parameters.
+// row is one valid record, mapped to column values.
 type row struct {
-	sessionID string
-	revision  int32
-	session   []any
-	agents    []any // parameters $3.. of insertAgents; nil without agents
+	sessionID                                           string
+	revision, schemaVersion                             int32
+	traceID, name, tags                                 string // tags as a JSON array
+	start, end, emitted                                 time.Time
+	durationMs                                          float64
+	endState, endReason, flushReason, traceURL          string
+	complete                                            bool
+	spans, agentCount, llm, tool, events, actions, errs int32
+	in, out, total                                      int64
+	json                                                string
+	agents                                              []agentRow
 }
 
-func (r *row) queue(b *pgx.Batch) {
-	b.Queue(upsertSession, r.session...)
-	b.Queue(deleteAgents, r.sessionID, r.revision)
-	if r.agents != nil {
-		b.Queue(insertAgents, append([]any{r.sessionID, r.revision}, r.agents...)...)
-	}
+type agentRow struct {
+	id, name                 string
+	spans, llm, tool, errors int32
+	in, out, total           int64
 }
+
+// newBatch queues the three statements for rws. Within one batch only the
+// highest revision of a session can end up stored, so lower ones are left
+// out (one multi-row upsert may not touch a row twice); rows go in
+// session_id order so that concurrent batches lock rows in the same order.
+func newBatch(rws []row) *pgx.Batch {
+	latest := make(map[string]int, len(rws))
+	var keep []*row
+	for i := range rws {
+		r := &rws[i]
+		if j, ok := latest[r.sessionID]; ok {
+			if keep[j].revision < r.revision {
+				keep[j] = r
+			}
+			continue
+		}
+		latest[r.sessionID] = len(keep)
+		keep = append(keep, r)
+	}
+	sort.Slice(keep, func(i, j int) bool { return keep[i].sessionID < keep[j].sessionID })
+
+	n := len(keep)
+	var (
+		ids, traceIDs, names, tags, states, reasons, flushes, urls, jsons     = mk[string](n), mk[string](n), mk[string](n), mk[string](n), mk[string](n), mk[string](n), mk[string](n), mk[string](n), mk[string](n)
+		revs, schemas, spans, agentCounts, llms, tools, events, actions, errs = mk[int32](n), mk[int32](n), mk[int32](n), mk[int32](n), mk[int32](n), mk[int32](n), mk[int32](n), mk[int32](n), mk[int32](n)
+		starts, ends, emitted                                                 = mk[time.Time](n), mk[time.Time](n), mk[time.Time](n)
+		durations                                                             = mk[float64](n)
+		complete                                                              = mk[bool](n)
+		ins, outs, totals                                                     = mk[int64](n), mk[int64](n), mk[int64](n)
+	)
+	var (
+		aSession, aID, aName                   []string
+		aRev, aOrd, aSpans, aLLM, aTool, aErrs []int32
+		aIn, aOut, aTotal                      []int64
+	)
+	for i, r := range keep {
+		ids[i], revs[i], schemas[i], traceIDs[i], names[i], tags[i] = r.sessionID, r.revision, r.schemaVersion, r.traceID, r.name, r.tags
+		starts[i], ends[i], durations[i], states[i], reasons[i], complete[i] = r.start, r.end, r.durationMs, r.endState, r.endReason, r.complete
+		flushes[i], emitted[i], spans[i], agentCounts[i], llms[i], tools[i] = r.flushReason, r.emitted, r.spans, r.agentCount, r.llm, r.tool
+		events[i], actions[i], errs[i], ins[i], outs[i], totals[i], urls[i], jsons[i] = r.events, r.actions, r.errs, r.in, r.out, r.total, r.traceURL, r.json
+		for k, a := range r.agents {
+			aSession, aRev, aOrd = append(aSession, r.sessionID), append(aRev, r.revision), append(aOrd, int32(k))
+			aID, aName = append(aID, a.id), append(aName, a.name)
+			aSpans, aLLM, aTool, aErrs = append(aSpans, a.spans), append(aLLM, a.llm), append(aTool, a.tool), append(aErrs, a.errors)
+			aIn, aOut, aTotal = append(aIn, a.in), append(aOut, a.out), append(aTotal, a.total)
+		}
+	}
+	b := &pgx.Batch{}
+	b.Queue(upsertSessions, ids, revs, schemas, traceIDs, names, tags, starts, ends, durations, states,
+		reasons, complete, flushes, emitted, spans, agentCounts, llms, tools, events, actions, errs,
+		ins, outs, totals, urls, jsons)
+	b.Queue(deleteAgents, ids, revs)
+	if len(aSession) > 0 {
+		b.Queue(insertAgents, aSession, aRev, aOrd, aID, aName, aSpans, aLLM, aTool, aErrs, aIn, aOut, aTotal)
+	}
+	return b
+}
+
+func mk[T any](n int) []T { return make([]T, n) }
 
 // errRange is returned for a count that does not fit its column.
 var errRange = errors.New("value out of range")
 
-func int32Of(name string, v int) (int32, error) {
-	if v < math.MinInt32 || v > math.MaxInt32 {
-		return 0, fmt.Errorf("%s %d: %w", name, v, errRange)
-	}
-	return int32(v), nil
-}
-
-// toRow decodes a record and maps it to parameters. A record that does not
-// decode, or whose counts overflow their columns, is invalid for good.
+// toRow decodes a record and maps it to column values. A record that does
+// not decode, or whose counts overflow their columns, is invalid for good.
 func toRow(e record.Encoded) (row, error) {
 	rec, err := e.Decode()
 	if err != nil {
@@ -315,42 +388,39 @@ func toRow(e record.Encoded) (row, error) {
 	}
 	var errs []error
 	i32 := func(name string, v int) int32 {
-		n, err := int32Of(name, v)
-		if err != nil {
-			errs = append(errs, err)
+		if v < math.MinInt32 || v > math.MaxInt32 {
+			errs = append(errs, fmt.Errorf("%s %d: %w", name, v, errRange))
+			return 0
 		}
-		return n
+		return int32(v)
 	}
 	tags := rec.Tags
 	if tags == nil {
 		tags = []string{}
 	}
-	r := row{sessionID: rec.SessionID, revision: i32("revision", rec.Revision)}
-	r.session = []any{
-		rec.SessionID, r.revision, i32("schema_version", rec.SchemaVersion), rec.TraceID, rec.Name, tags,
-		rec.StartTime, rec.EndTime, rec.DurationMs, rec.EndState, rec.EndReason, rec.Complete,
-		rec.FlushReason, rec.EmittedAt, i32("span_count", rec.SpanCount), i32("agents", rec.Counts.Agents),
-		i32("llm_calls", rec.Counts.LLMCalls), i32("tool_calls", rec.Counts.ToolCalls),
-		i32("events", rec.Counts.Events), i32("actions", rec.Counts.Actions),
-		i32("error_count", rec.ErrorCount), rec.Tokens.Input, rec.Tokens.Output, rec.Tokens.Total,
-		rec.TraceURL, json.RawMessage(e.JSON),
+	tagsJSON, err := json.Marshal(tags)
+	if err != nil {
+		return row{}, fmt.Errorf("%w: tags: %w", record.ErrInvalid, err)
 	}
-	if n := len(rec.Agents); n > 0 {
-		var (
-			ord, spans, llm, tool, errc = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
-			ids, names                  = make([]string, n), make([]string, n)
-			in, out, total              = make([]int64, n), make([]int64, n), make([]int64, n)
-		)
-		for i, a := range rec.Agents {
-			ord[i] = int32(i)
-			ids[i], names[i] = a.ID, a.Name
-			spans[i] = i32("agent span_count", a.SpanCount)
-			llm[i] = i32("agent llm_calls", a.LLMCalls)
-			tool[i] = i32("agent tool_calls", a.ToolCalls)
-			errc[i] = i32("agent errors", a.Errors)
-			in[i], out[i], total[i] = a.Tokens.Input, a.Tokens.Output, a.Tokens.Total
-		}
-		r.agents = []any{ord, ids, names, spans, llm, tool, errc, in, out, total}
+	r := row{
+		sessionID: rec.SessionID, revision: i32("revision", rec.Revision),
+		schemaVersion: i32("schema_version", rec.SchemaVersion), traceID: rec.TraceID, name: rec.Name,
+		tags: string(tagsJSON), start: rec.StartTime, end: rec.EndTime, emitted: rec.EmittedAt,
+		durationMs: rec.DurationMs, endState: rec.EndState, endReason: rec.EndReason,
+		flushReason: rec.FlushReason, traceURL: rec.TraceURL, complete: rec.Complete,
+		spans: i32("span_count", rec.SpanCount), agentCount: i32("agents", rec.Counts.Agents),
+		llm: i32("llm_calls", rec.Counts.LLMCalls), tool: i32("tool_calls", rec.Counts.ToolCalls),
+		events: i32("events", rec.Counts.Events), actions: i32("actions", rec.Counts.Actions),
+		errs: i32("error_count", rec.ErrorCount),
+		in:   rec.Tokens.Input, out: rec.Tokens.Output, total: rec.Tokens.Total,
+		json: string(e.JSON),
+	}
+	for _, a := range rec.Agents {
+		r.agents = append(r.agents, agentRow{
+			id: a.ID, name: a.Name, spans: i32("agent span_count", a.SpanCount),
+			llm: i32("agent llm_calls", a.LLMCalls), tool: i32("agent tool_calls", a.ToolCalls),
+			errors: i32("agent errors", a.Errors), in: a.Tokens.Input, out: a.Tokens.Output, total: a.Tokens.Total,
+		})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return row{}, fmt.Errorf("%w: %w", record.ErrInvalid, err)

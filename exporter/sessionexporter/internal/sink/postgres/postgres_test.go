@@ -306,3 +306,22 @@ func TestStartFailsOnNonTransientMigrationError(t *testing.T) {
 	assert.Contains(t, err.Error(), "apply migration 1")
 	require.NoError(t, s.Shutdown(context.Background()))
 }
+
+func TestWriteIsAtomic(t *testing.T) {
+	db, pool := newDB(t)
+	s := startSink(t, testConfig(db), nil)
+	// The session row is valid; its agent is not (NUL byte): the upsert
+	// runs before the agent insert fails, and must be rolled back with it.
+	bad := rec("agent-nul", 0, func(r *record.Record) { r.Agents[0].Name = "bad\x00agent" })
+	err := s.Write(context.Background(), enc(t, bad))
+	require.Error(t, err)
+	assert.True(t, consumererror.IsPermanent(err), "%v", err)
+	assert.Equal(t, int64(0), one[int64](t, pool, "SELECT count(*) FROM crewtrace_sessions"))
+	assert.Equal(t, int64(0), one[int64](t, pool, "SELECT count(*) FROM crewtrace_session_agents"))
+
+	// In a batch with good records, only the bad one is dropped.
+	err = s.Write(context.Background(), enc(t, rec("good", 0), bad))
+	assert.True(t, consumererror.IsPermanent(err), "%v", err)
+	assert.Equal(t, []map[string]any{{"session_id": "good"}}, rows(t, pool, "SELECT session_id FROM crewtrace_sessions"))
+	assert.Equal(t, int64(1), one[int64](t, pool, "SELECT count(*) FROM crewtrace_session_agents"))
+}
