@@ -14,7 +14,7 @@ TESTFLAGS ?=
 
 ## test: everything CI checks — formatting, go.work, vet, and race tests in every module
 ## (the e2e module runs the collector, Jaeger and the example crew as processes).
-test: fmt-check check-work vet unit
+test: fmt-check check-work vet e2e-build unit
 
 modules:
 	@echo $(MODULES)

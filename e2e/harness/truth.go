@@ -10,17 +10,21 @@ import (
 // writes a JSON array of them): the reference the session records and the
 // Jaeger traces are checked against.
 type Truth struct {
-	SessionID    string          `json:"session_id"`
-	TraceID      string          `json:"trace_id"`
-	Name         string          `json:"name"`
-	EndState     string          `json:"end_state"`
-	EndReason    string          `json:"end_reason"`
-	Agents       []TruthAgent    `json:"agents"`
-	Events       json.RawMessage `json:"events"`
-	EventCount   int             `json:"event_count"`
-	InputTokens  int64           `json:"input_tokens"`
-	OutputTokens int64           `json:"output_tokens"`
-	SpanCount    int             `json:"span_count"`
+	SessionID    string       `json:"session_id"`
+	TraceID      string       `json:"trace_id"`
+	Name         string       `json:"name"`
+	Tags         []string     `json:"tags"`
+	EndState     string       `json:"end_state"`
+	EndReason    string       `json:"end_reason"`
+	Agents       []TruthAgent `json:"agents"`
+	Events       []TruthEvent `json:"events"`
+	EventCount   int          `json:"event_count"`
+	LLMCalls     int          `json:"llm_calls"`
+	ToolCalls    int          `json:"tool_calls"`
+	InputTokens  int64        `json:"input_tokens"`
+	OutputTokens int64        `json:"output_tokens"`
+	ErrorCount   int          `json:"error_count"` // error events in the session
+	SpanCount    int          `json:"span_count"`  // session + agents + LLM + tool spans
 }
 
 // TruthAgent is one agent of a Truth.
@@ -31,7 +35,15 @@ type TruthAgent struct {
 	ToolCalls    int    `json:"tool_calls"`
 	InputTokens  int64  `json:"input_tokens"`
 	OutputTokens int64  `json:"output_tokens"`
-	Errors       int    `json:"errors"`
+	Errors       int    `json:"errors"`      // error events recorded on the agent
+	ErrorSpans   int    `json:"error_spans"` // spans with status Error: the agent's and its calls'
+}
+
+// TruthEvent is one recorded event; AgentID is empty for session-level events.
+type TruthEvent struct {
+	Type    string `json:"type"`
+	Kind    string `json:"kind"`
+	AgentID string `json:"agent_id"`
 }
 
 // ReadTruth reads the crew's -truth file.

@@ -1,0 +1,368 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/crewtrace/crewtrace/e2e/harness"
+)
+
+// There is no Docker engine where these tests run: they check what can be
+// checked without one — that docker-compose.yml, the Dockerfiles and
+// collector-config.yaml agree, that every referenced file exists, that every
+// image is pinned, and that the modules the Dockerfiles build are buildable
+// on their own.
+
+type composeFile struct {
+	Services map[string]composeService `yaml:"services"`
+	Volumes  map[string]any            `yaml:"volumes"`
+}
+
+type composeService struct {
+	Image       string            `yaml:"image"`
+	Build       *composeBuild     `yaml:"build"`
+	Command     []string          `yaml:"command"`
+	Environment map[string]string `yaml:"environment"`
+	Ports       []string          `yaml:"ports"`
+	Volumes     []string          `yaml:"volumes"`
+}
+
+type composeBuild struct {
+	Context    string `yaml:"context"`
+	Dockerfile string `yaml:"dockerfile"`
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := harness.RepoRoot()
+	require.NoError(t, err)
+	return root
+}
+
+func readCompose(t *testing.T, root string) composeFile {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	require.NoError(t, err)
+	var c composeFile
+	require.NoError(t, yaml.Unmarshal(raw, &c))
+	for _, name := range []string{"jaeger", "collector", "crew"} {
+		require.Contains(t, c.Services, name, "docker-compose.yml service")
+	}
+	return c
+}
+
+// dockerfile is a parsed Dockerfile: its stages' base images and COPY sources.
+type dockerfile struct {
+	path   string
+	froms  []fromLine
+	copies []copyLine
+	cmd    string
+}
+
+type fromLine struct{ image, alias string }
+
+type copyLine struct {
+	from    string // --from stage, "" for the build context
+	sources []string
+	dest    string
+}
+
+func parseDockerfile(t *testing.T, path string) dockerfile {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	d := dockerfile{path: path}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Fields(line)
+		switch strings.ToUpper(fields[0]) {
+		case "FROM":
+			fl := fromLine{image: fields[1]}
+			if len(fields) >= 4 && strings.EqualFold(fields[2], "AS") {
+				fl.alias = fields[3]
+			}
+			d.froms = append(d.froms, fl)
+		case "COPY":
+			cl := copyLine{}
+			args := fields[1:]
+			for len(args) > 0 && strings.HasPrefix(args[0], "--") {
+				if v, ok := strings.CutPrefix(args[0], "--from="); ok {
+					cl.from = v
+				}
+				args = args[1:]
+			}
+			require.GreaterOrEqual(t, len(args), 2, "%s: %s", path, line)
+			cl.sources, cl.dest = args[:len(args)-1], args[len(args)-1]
+			d.copies = append(d.copies, cl)
+		case "CMD":
+			d.cmd = strings.TrimSpace(line[len(fields[0]):])
+		}
+	}
+	require.NoError(t, sc.Err())
+	require.NotEmpty(t, d.froms, "%s has no FROM", path)
+	return d
+}
+
+// pinned reports whether an image reference names a version: a digest, or a
+// tag other than latest.
+func pinned(ref string) bool {
+	if strings.Contains(ref, "@sha256:") {
+		return true
+	}
+	name := ref[strings.LastIndex(ref, "/")+1:]
+	_, tag, ok := strings.Cut(name, ":")
+	return ok && tag != "" && tag != "latest"
+}
+
+func TestPinnedHelper(t *testing.T) {
+	for ref, want := range map[string]bool{
+		"golang:1.26": true, "alpine:3.22": true, "jaegertracing/jaeger:2.13.0": true,
+		"localhost:5000/x:1": true, "img@sha256:0123": true,
+		"alpine": false, "alpine:latest": false, "jaegertracing/jaeger": false, "localhost:5000/x": false,
+	} {
+		assert.Equal(t, want, pinned(ref), ref)
+	}
+}
+
+func composeDockerfiles(t *testing.T, root string, c composeFile) map[string]dockerfile {
+	t.Helper()
+	out := map[string]dockerfile{}
+	for name, s := range c.Services {
+		if s.Build == nil {
+			continue
+		}
+		ctxDir := filepath.Join(root, s.Build.Context)
+		st, err := os.Stat(ctxDir)
+		require.NoError(t, err, "service %s: build context", name)
+		require.True(t, st.IsDir(), "service %s: build context %s is a directory", name, ctxDir)
+		df := s.Build.Dockerfile
+		if df == "" {
+			df = "Dockerfile"
+		}
+		out[name] = parseDockerfile(t, filepath.Join(ctxDir, df))
+	}
+	return out
+}
+
+func TestComposeBuildContextsAndDockerfiles(t *testing.T) {
+	root := repoRoot(t)
+	c := readCompose(t, root)
+	dfs := composeDockerfiles(t, root, c)
+	assert.Contains(t, dfs, "collector", "the collector is built from this repository")
+	assert.Contains(t, dfs, "crew", "the example crew is built from this repository")
+	assert.NotContains(t, dfs, "jaeger", "Jaeger comes from its image, with the UI")
+
+	for name, d := range dfs {
+		ctxDir := filepath.Join(root, c.Services[name].Build.Context)
+		// Multi-stage: a Go build stage, then a small runtime image.
+		assert.GreaterOrEqual(t, len(d.froms), 2, "%s: multi-stage", d.path)
+		assert.True(t, strings.HasPrefix(d.froms[0].image, "golang:1.26"), "%s: builds with golang:1.26, got %s", d.path, d.froms[0].image)
+		assert.False(t, strings.HasPrefix(d.froms[len(d.froms)-1].image, "golang"), "%s: the runtime image is not the Go toolchain", d.path)
+
+		stages := map[string]bool{}
+		for _, f := range d.froms {
+			if !stages[f.image] {
+				assert.True(t, pinned(f.image), "%s: FROM %s is not pinned to a version", d.path, f.image)
+			}
+			if f.alias != "" {
+				stages[f.alias] = true
+			}
+		}
+		for _, cp := range d.copies {
+			if cp.from != "" {
+				assert.True(t, stages[cp.from], "%s: COPY --from=%s names no earlier stage", d.path, cp.from)
+				continue
+			}
+			for _, src := range cp.sources {
+				_, err := os.Stat(filepath.Join(ctxDir, src))
+				assert.NoError(t, err, "%s: COPY source %s", d.path, src)
+			}
+		}
+	}
+	// The collector image holds the repository's collector-config.yaml where the command reads it.
+	col := dfs["collector"]
+	var configDest string
+	for _, cp := range col.copies {
+		if cp.from == "" && slices.Contains(cp.sources, "collector-config.yaml") {
+			configDest = cp.dest
+		}
+	}
+	require.NotEmpty(t, configDest, "%s copies collector-config.yaml", col.path)
+	cmd := c.Services["collector"].Command
+	i := slices.Index(cmd, "--config")
+	require.True(t, i >= 0 && i+1 < len(cmd), "collector command has --config: %v", cmd)
+	assert.Equal(t, configDest, cmd[i+1], "the collector runs the collector-config.yaml its image holds")
+	assert.Contains(t, col.cmd, configDest, "the image's own CMD runs it too")
+}
+
+func TestComposeImagesPinned(t *testing.T) {
+	root := repoRoot(t)
+	c := readCompose(t, root)
+	for name, s := range c.Services {
+		if s.Build == nil {
+			require.NotEmpty(t, s.Image, "service %s has neither image nor build", name)
+		}
+		if s.Image != "" {
+			assert.True(t, pinned(s.Image), "service %s: image %q is not pinned to a version", name, s.Image)
+		}
+	}
+	assert.True(t, strings.HasPrefix(c.Services["jaeger"].Image, "jaegertracing/jaeger:2."), "Jaeger v2 image, got %s", c.Services["jaeger"].Image)
+}
+
+var envRef = regexp.MustCompile(`\$\{env:([A-Za-z0-9_]+)(?::-([^}]*))?\}`)
+
+// configVars returns the variables collector-config.yaml reads, with their defaults.
+func configVars(t *testing.T, root string) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(root, "collector-config.yaml"))
+	require.NoError(t, err)
+	vars := map[string]string{}
+	for _, m := range envRef.FindAllStringSubmatch(string(raw), -1) {
+		vars[m[1]] = m[2]
+	}
+	return vars
+}
+
+// published returns container port -> host binding ("127.0.0.1:16686") of a service.
+func published(t *testing.T, s composeService) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, p := range s.Ports {
+		parts := strings.Split(p, ":")
+		require.Len(t, parts, 3, "port %q is published as host_ip:host_port:container_port", p)
+		assert.Equal(t, "127.0.0.1", parts[0], "port %q is bound to loopback on the host", p)
+		out[parts[2]] = parts[0] + ":" + parts[1]
+	}
+	return out
+}
+
+func port(t *testing.T, hostport string) (string, string) {
+	t.Helper()
+	host, p, err := net.SplitHostPort(hostport)
+	require.NoError(t, err, hostport)
+	return host, p
+}
+
+func TestComposeAgreesWithCollectorConfig(t *testing.T) {
+	root := repoRoot(t)
+	c := readCompose(t, root)
+	vars := configVars(t, root)
+	collector, jaeger, crew := c.Services["collector"], c.Services["jaeger"], c.Services["crew"]
+	env := collector.Environment
+
+	for k := range env {
+		assert.Contains(t, vars, k, "docker-compose.yml sets %s, which collector-config.yaml does not read", k)
+	}
+	for _, k := range []string{harness.EnvOTLPGRPC, harness.EnvOTLPHTTP, harness.EnvJaegerOTLP, harness.EnvJaegerUI, harness.EnvSessionsDir, harness.EnvHealth} {
+		assert.Contains(t, vars, k, "collector-config.yaml reads %s", k)
+		require.Contains(t, env, k, "docker-compose.yml sets %s for the collector", k)
+	}
+	// The harness's defaults are collector-config.yaml's.
+	def := harness.DefaultAddrs()
+	assert.Equal(t, def.OTLPGRPC, vars[harness.EnvOTLPGRPC])
+	assert.Equal(t, def.OTLPHTTP, vars[harness.EnvOTLPHTTP])
+	assert.Equal(t, def.Health, vars[harness.EnvHealth])
+	assert.Equal(t, def.JaegerOTLPGRPC, vars[harness.EnvJaegerOTLP])
+	assert.Equal(t, "http://"+def.JaegerQueryHTTP, vars[harness.EnvJaegerUI])
+
+	// The collector listens where its ports are published, on all container interfaces.
+	colPorts := published(t, collector)
+	for _, k := range []string{harness.EnvOTLPGRPC, harness.EnvOTLPHTTP, harness.EnvHealth} {
+		host, p := port(t, env[k])
+		assert.Equal(t, "0.0.0.0", host, "%s listens on every container interface", k)
+		assert.Contains(t, colPorts, p, "%s=%s: port %s is published", k, env[k], p)
+	}
+
+	// It exports to the jaeger service's OTLP/gRPC port (4317 in the image's default config).
+	host, p := port(t, env[harness.EnvJaegerOTLP])
+	assert.Equal(t, "jaeger", host, "%s names the jaeger service", harness.EnvJaegerOTLP)
+	assert.Equal(t, "4317", p, "Jaeger's image receives OTLP/gRPC on 4317")
+
+	// trace_url points where the host reaches Jaeger's UI.
+	ui, err := url.Parse(env[harness.EnvJaegerUI])
+	require.NoError(t, err)
+	jaegerPorts := published(t, jaeger)
+	require.Contains(t, jaegerPorts, "16686", "Jaeger's UI is published")
+	_, uiHostPort := port(t, jaegerPorts["16686"])
+	assert.Equal(t, uiHostPort, ui.Port(), "%s uses the UI's published port", harness.EnvJaegerUI)
+	assert.Contains(t, []string{"localhost", "127.0.0.1"}, ui.Hostname(), "%s is reachable from the host", harness.EnvJaegerUI)
+
+	// Session records land on a named volume.
+	dir := env[harness.EnvSessionsDir]
+	var mounted string
+	for _, v := range collector.Volumes {
+		src, dst, _ := strings.Cut(v, ":")
+		if strings.TrimSuffix(dst, ":rw") == dir {
+			mounted = src
+		}
+	}
+	require.NotEmpty(t, mounted, "a volume is mounted at %s", dir)
+	assert.Contains(t, c.Volumes, mounted, "%s is a named volume", mounted)
+
+	// The crew sends OTLP to the collector service, on the port of the protocol
+	// it uses (the OTel SDK default is http/protobuf).
+	crewURL, err := url.Parse(crew.Environment["OTEL_EXPORTER_OTLP_ENDPOINT"])
+	require.NoError(t, err)
+	assert.Equal(t, "collector", crewURL.Hostname(), "the crew exports to the collector service")
+	endpointVar := harness.EnvOTLPHTTP
+	if crew.Environment["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc" {
+		endpointVar = harness.EnvOTLPGRPC
+	}
+	_, otlpPort := port(t, env[endpointVar])
+	assert.Equal(t, otlpPort, crewURL.Port(), "the crew exports to the collector's port for its protocol (%s)", endpointVar)
+}
+
+// TestComposeCollectorEnvValidates runs the distribution's validate command on
+// collector-config.yaml with the environment docker-compose.yml gives it.
+func TestComposeCollectorEnvValidates(t *testing.T) {
+	root := repoRoot(t)
+	c := readCompose(t, root)
+	ctx, cancel := context.WithTimeout(context.Background(), testBudget(t))
+	defer cancel()
+	bin, err := harness.BuildCollector(ctx, root, harness.BuildDir(root), testWriter{t})
+	require.NoError(t, err)
+	cmd := exec.CommandContext(ctx, bin, "validate", "--config", filepath.Join(root, "collector-config.yaml"))
+	cmd.Env = os.Environ()
+	for k, v := range c.Services["collector"].Environment {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	assert.NoError(t, err, string(out))
+}
+
+// TestDockerModulesBuildAlone checks that the modules the Dockerfiles build
+// with GOWORK=off resolve every package from their own go.mod/go.sum (and
+// replace directives), as they must inside the image.
+func TestDockerModulesBuildAlone(t *testing.T) {
+	root := repoRoot(t)
+	for _, dir := range []string{"cmd/otelcol-crewtrace", "examples"} {
+		t.Run(dir, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "go", "list", "-mod=readonly", "-deps", "./...")
+			cmd.Dir = filepath.Join(root, dir)
+			cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
+			out, err := cmd.CombinedOutput()
+			assert.NoError(t, err, "GOWORK=off go list -deps ./... in %s:\n%s", dir, out)
+		})
+	}
+}
