@@ -3,7 +3,6 @@ package otelsession
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
@@ -22,8 +21,7 @@ type Agent struct {
 	span trace.Span
 	sc   scope // what the agent's context carries
 
-	mu    sync.RWMutex // guards ended; held for reading while adding events
-	ended bool
+	ended bool // guarded by sess.mu
 }
 
 // StartAgent starts an agent in the session and returns a context carrying
@@ -67,7 +65,7 @@ func (s *Session) StartAgent(ctx context.Context, name string, opts ...AgentOpti
 	}
 	a := &Agent{id: id, name: name, sess: s}
 	attrs := []attribute.KeyValue{
-		s.ids[0], s.ids[1],
+		semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),
 		semconv.SpanKindKey.String(semconv.SpanKindAgent),
 		semconv.OperationNameKey.String(semconv.OperationInvokeAgent),
 		semconv.AgentNameKey.String(name),
@@ -118,13 +116,14 @@ func (a *Agent) End(err error) {
 	if a == nil {
 		return
 	}
-	a.mu.Lock()
+	s := a.sess
+	s.mu.Lock()
 	if a.ended {
-		a.mu.Unlock()
+		s.mu.Unlock()
 		return
 	}
 	a.ended = true
-	a.mu.Unlock()
+	s.mu.Unlock()
 	if err != nil {
 		setError(a.span, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -171,6 +172,40 @@ func BenchmarkSession(b *testing.B) {
 		}
 		checkSpans(b, p)
 	})
+}
+
+// BenchmarkSessionPaired runs both workloads alternately in one loop (the
+// order flips every iteration) and reports each one's ns/op and their ratio.
+// On a shared, noisy machine this pairing cancels most of the noise that
+// separate benchmarks pick up at different moments.
+func BenchmarkSessionPaired(b *testing.B) {
+	rawTP, rawP := benchProvider(b)
+	libTP, libP := benchProvider(b)
+	tracer := rawTP.Tracer(otelsession.ScopeName)
+	opts := []otelsession.Option{otelsession.WithName("triage"), otelsession.WithTracerProvider(libTP)}
+	var raw, lib time.Duration
+	i := 0
+	for b.Loop() {
+		if i%2 == 0 {
+			t0 := time.Now()
+			crewWithRawSDK(tracer)
+			t1 := time.Now()
+			crewWithOtelsession(opts)
+			raw, lib = raw+t1.Sub(t0), lib+time.Since(t1)
+		} else {
+			t0 := time.Now()
+			crewWithOtelsession(opts)
+			t1 := time.Now()
+			crewWithRawSDK(tracer)
+			lib, raw = lib+t1.Sub(t0), raw+time.Since(t1)
+		}
+		i++
+	}
+	checkSpans(b, rawP)
+	checkSpans(b, libP)
+	b.ReportMetric(float64(raw.Nanoseconds())/float64(b.N), "raw-ns/op")
+	b.ReportMetric(float64(lib.Nanoseconds())/float64(b.N), "otelsession-ns/op")
+	b.ReportMetric(float64(lib)/float64(raw), "ratio")
 }
 
 // TestBenchmarkWorkloadsMatch checks the two benchmark workloads write the

@@ -112,14 +112,7 @@ func record(ctx context.Context, ev Event, err error) error {
 	if s.ended {
 		return s.inst.eventRejected(semconv.EventRejectSessionEnded, ErrSessionEnded)
 	}
-	span := s.span
-	if a := sc.agent; a != nil {
-		a.mu.RLock()
-		defer a.mu.RUnlock()
-		if !a.ended {
-			span = a.span
-		}
-	}
+	span := sc.current()
 	switch {
 	case kind != KindError:
 		span.AddEvent(ev.Type, trace.WithAttributes(attrs...))

@@ -64,7 +64,7 @@ func StartLLMCall(ctx context.Context, req LLMRequest) (context.Context, *LLMCal
 		op = semconv.OperationChat
 	}
 	attrs := make([]attribute.KeyValue, 0, 7)
-	attrs = append(attrs, s.ids[0], s.ids[1],
+	attrs = append(attrs, semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),
 		semconv.SpanKindKey.String(semconv.SpanKindLLM),
 		semconv.OperationNameKey.String(op))
 	if req.Provider != "" {
@@ -122,15 +122,11 @@ func (c *LLMCall) End(resp LLMResponse, err error) {
 	c.span.End()
 }
 
-// current is the span new child spans fall back to: the agent's while it
-// is open, else the session's.
+// current is the span events go to and new child spans fall back to: the
+// agent's while it is open, else the session's. The caller holds sess.mu.
 func (sc *scope) current() trace.Span {
-	if a := sc.agent; a != nil {
-		a.mu.RLock()
-		defer a.mu.RUnlock()
-		if !a.ended {
-			return a.span
-		}
+	if a := sc.agent; a != nil && !a.ended {
+		return a.span
 	}
 	return sc.sess.span
 }

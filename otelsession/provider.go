@@ -19,18 +19,29 @@ const maxCached = 64
 // providerCache maps a provider (pointer-typed only, so comparison is safe)
 // to what the package made from it.
 type providerCache struct {
-	m sync.Map
-	n atomic.Int32
+	last atomic.Pointer[cacheEntry] // the latest hit: the common case is one provider
+	m    sync.Map
+	n    atomic.Int32
 }
 
-func (c *providerCache) get(p any, make func() any) any {
+type cacheEntry struct{ p, v any }
+
+// get returns what mk made from p, made once per cached provider. mk is a
+// plain function (no closure) so a cache hit allocates nothing.
+func (c *providerCache) get(p any, mk func(any) any) any {
+	// Only pointer-typed providers are ever stored, so this comparison
+	// cannot panic: equal dynamic types mean a pointer type.
+	if e := c.last.Load(); e != nil && e.p == p {
+		return e.v
+	}
 	if !isPointer(p) {
-		return make()
+		return mk(p)
 	}
 	if v, ok := c.m.Load(p); ok {
+		c.last.Store(&cacheEntry{p, v})
 		return v
 	}
-	v := make()
+	v := mk(p)
 	if c.n.Load() >= maxCached {
 		return v
 	}
@@ -38,6 +49,7 @@ func (c *providerCache) get(p any, make func() any) any {
 		return actual
 	}
 	c.n.Add(1)
+	c.last.Store(&cacheEntry{p, v})
 	return v
 }
 
@@ -49,11 +61,15 @@ func isPointer(p any) bool {
 var tracers, meters providerCache
 
 func tracerFor(tp trace.TracerProvider) trace.Tracer {
-	return tracers.get(tp, func() any {
-		return tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version), trace.WithSchemaURL(semconv.SchemaURL))
-	}).(trace.Tracer)
+	return tracers.get(tp, newTracer).(trace.Tracer)
+}
+
+func newTracer(tp any) any {
+	return tp.(trace.TracerProvider).Tracer(ScopeName, trace.WithInstrumentationVersion(Version), trace.WithSchemaURL(semconv.SchemaURL))
 }
 
 func instrumentsFor(mp metric.MeterProvider) *instruments {
-	return meters.get(mp, func() any { return newInstruments(mp) }).(*instruments)
+	return meters.get(mp, newInstrumentsAny).(*instruments)
 }
+
+func newInstrumentsAny(mp any) any { return newInstruments(mp.(metric.MeterProvider)) }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -54,13 +53,17 @@ type Session struct {
 	inst       *instruments
 	maxContent int
 	start      time.Time
-	// ids are session.id and gen_ai.conversation.id, put on every span.
-	ids   [2]attribute.KeyValue
-	shard *shard
-	sc    scope // what the session's context carries
+	sc         scope // what the session's context carries
 
-	mu    sync.RWMutex // guards ended; held for reading while recording into the session
+	// mu guards ended and the ended flags of the session's agents; it is
+	// held for reading while recording into the session, so nothing is
+	// added to a span after it ended (the SDK would drop it silently).
+	mu    sync.RWMutex
 	ended bool
+
+	// Registry links, guarded by shard.mu.
+	shard      *shard
+	prev, next *Session
 }
 
 // scope is what a context carries: the session and the current agent.
@@ -122,10 +125,8 @@ func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
 		inst:       instrumentsFor(c.mp),
 		maxContent: c.maxContent,
 	}
-	s.ids = [2]attribute.KeyValue{semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id)}
-
 	attrs := make([]attribute.KeyValue, 0, 7)
-	attrs = append(attrs, s.ids[0], s.ids[1],
+	attrs = append(attrs, semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),
 		semconv.SpanKindKey.String(semconv.SpanKindSession),
 		semconv.OperationNameKey.String(semconv.OperationInvokeWorkflow))
 	if c.name != "" {
@@ -143,7 +144,7 @@ func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
 	s.traceID = s.span.SpanContext().TraceID()
 
 	s.inst.active.Add(context.Background(), 1)
-	registry.add(s)
+	registry.add(s, c.id[15])
 	s.sc = scope{sess: s}
 	return context.WithValue(ctx, ctxKey{}, &s.sc), s
 }
@@ -308,38 +309,47 @@ func Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// registry holds the open sessions for Shutdown. It is sharded so that
-// concurrent Start/End calls rarely meet on a lock.
+// registry holds the open sessions for Shutdown: per shard an intrusive
+// doubly linked list (no allocation, no hashing). Shards are picked by a
+// random byte of the session ID, so concurrent Start/End calls rarely meet
+// on a lock and share no counter.
 var registry sessionRegistry
 
 const shardCount = 32
 
 type shard struct {
-	mu sync.Mutex
-	m  map[*Session]struct{}
-	_  [40]byte // keep shards on separate cache lines
+	mu   sync.Mutex
+	head *Session
+	_    [48]byte // keep shards on separate cache lines
 }
 
 type sessionRegistry struct {
-	next   atomic.Uint32
 	shards [shardCount]shard
 }
 
-func (r *sessionRegistry) add(s *Session) {
-	sh := &r.shards[r.next.Add(1)%shardCount]
-	s.shard = sh
+func (r *sessionRegistry) add(s *Session, b byte) {
+	sh := &r.shards[b%shardCount]
 	sh.mu.Lock()
-	if sh.m == nil {
-		sh.m = make(map[*Session]struct{})
+	s.shard, s.next = sh, sh.head
+	if sh.head != nil {
+		sh.head.prev = s
 	}
-	sh.m[s] = struct{}{}
+	sh.head = s
 	sh.mu.Unlock()
 }
 
 func (r *sessionRegistry) remove(s *Session) {
 	sh := s.shard
 	sh.mu.Lock()
-	delete(sh.m, s)
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else if sh.head == s {
+		sh.head = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	}
+	s.prev, s.next = nil, nil
 	sh.mu.Unlock()
 }
 
@@ -348,7 +358,7 @@ func (r *sessionRegistry) snapshot() []*Session {
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()
-		for s := range sh.m {
+		for s := sh.head; s != nil; s = s.next {
 			out = append(out, s)
 		}
 		sh.mu.Unlock()

@@ -39,7 +39,7 @@ func StartToolCall(ctx context.Context, name string, opts ...ToolOption) (contex
 	}
 	s := sc.sess
 	attrs := make([]attribute.KeyValue, 0, 7)
-	attrs = append(attrs, s.ids[0], s.ids[1],
+	attrs = append(attrs, semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),
 		semconv.SpanKindKey.String(semconv.SpanKindTool),
 		semconv.OperationNameKey.String(semconv.OperationExecuteTool),
 		semconv.ToolNameKey.String(name))
