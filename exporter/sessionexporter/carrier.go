@@ -15,19 +15,15 @@ const (
 	carrierRevision  = "revision"
 )
 
-// toLogs packs encoded records into plog.Logs, one log record each, the JSON
-// as the body, so exporterhelper can queue (and persist) them.
-func toLogs(recs []record.Encoded) plog.Logs {
-	ld := plog.NewLogs()
-	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
-	lrs.EnsureCapacity(len(recs))
-	for _, r := range recs {
-		lr := lrs.AppendEmpty()
-		lr.Body().SetEmptyBytes().FromRaw(r.JSON)
-		lr.Attributes().PutStr(carrierSessionID, r.SessionID)
-		lr.Attributes().PutInt(carrierRevision, int64(r.Revision))
-	}
-	return ld
+// appendRecord packs one encoded record as a log record: the JSON as the
+// body (copied), the keys as attributes, so exporterhelper can queue (and
+// persist) records.
+func appendRecord(lrs plog.LogRecordSlice, sessionID string, revision int, json []byte) {
+	lr := lrs.AppendEmpty()
+	lr.Body().SetEmptyBytes().FromRaw(json)
+	lr.Attributes().EnsureCapacity(2)
+	lr.Attributes().PutStr(carrierSessionID, sessionID)
+	lr.Attributes().PutInt(carrierRevision, int64(revision))
 }
 
 // fromLogs unpacks the records of a (possibly batched) carrier.

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -49,6 +50,9 @@ type sessionExporter struct {
 
 	stop chan struct{}
 	done chan struct{}
+
+	attrMu       sync.Mutex
+	emittedAttrs map[emittedKey]metric.MeasurementOption
 }
 
 // newTracesExporter builds the exporter; now is its clock.
@@ -62,6 +66,8 @@ func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config, 
 		logger: set.Logger,
 		tel:    tel,
 		now:    now,
+
+		emittedAttrs: make(map[emittedKey]metric.MeasurementOption),
 		asm: assembler.New(assembler.Config{
 			GracePeriod:     cfg.GracePeriod,
 			SessionTimeout:  cfg.SessionTimeout,
@@ -219,36 +225,60 @@ func (e *sessionExporter) emit(ctx context.Context, res assembler.Result) {
 		return
 	}
 
-	encoded := make([]record.Encoded, 0, len(res.Records))
+	ld := plog.NewLogs()
+	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	lrs.EnsureCapacity(len(res.Records))
+	ids := make([]string, 0, len(res.Records))
+	var enc record.Encoder
 	for i := range res.Records {
 		r := &res.Records[i]
-		endState := attribute.String("end_state", r.EndState)
-		tel.SessionsEmitted.Add(ctx, 1, metric.WithAttributes(endState,
-			attribute.Bool("complete", r.Complete), attribute.String("flush_reason", r.FlushReason)))
-		if r.Revision > 0 {
-			tel.Revisions.Add(ctx, 1)
-		} else {
-			tel.SessionDuration.Record(ctx, r.DurationMs/1e3, metric.WithAttributes(endState))
-		}
-		if r.Partial() {
-			tel.PartialFlushes.Add(ctx, 1, metric.WithAttributes(attribute.String("flush_reason", r.FlushReason)))
-		}
-		enc, err := record.Encode(r)
+		e.countEmitted(ctx, r)
+		b, err := enc.Encode(r)
 		if err != nil {
 			tel.SinkFailures.Add(ctx, 1, attrKindPermanent)
 			e.logger.Error("Session record could not be encoded; dropped",
 				zap.String("session_id", r.SessionID), zap.Int("revision", r.Revision), zap.Error(err))
 			continue
 		}
-		encoded = append(encoded, enc)
+		appendRecord(lrs, r.SessionID, r.Revision, b)
+		ids = append(ids, r.SessionID)
 	}
-	if len(encoded) == 0 {
+	if len(ids) == 0 {
 		return
 	}
-	if err := e.records.ConsumeLogs(ctx, toLogs(encoded)); err != nil {
-		tel.SinkFailures.Add(ctx, int64(len(encoded)), attrKindEnqueue)
+	if err := e.records.ConsumeLogs(ctx, ld); err != nil {
+		tel.SinkFailures.Add(ctx, int64(len(ids)), attrKindEnqueue)
 		e.logger.Error("Session records could not be queued for the sink; dropped",
-			zap.Strings("session_ids", sessionIDs(encoded)), zap.Error(err))
+			zap.Strings("session_ids", ids), zap.Error(err))
+	}
+}
+
+// emittedKey identifies the attribute set of a sessions_emitted data point.
+type emittedKey struct {
+	endState, flushReason string
+	complete              bool
+}
+
+// countEmitted records the telemetry of one emitted record.
+func (e *sessionExporter) countEmitted(ctx context.Context, r *record.Record) {
+	tel := e.tel
+	k := emittedKey{r.EndState, r.FlushReason, r.Complete}
+	e.attrMu.Lock()
+	opt, ok := e.emittedAttrs[k]
+	if !ok {
+		opt = metric.WithAttributeSet(attribute.NewSet(attribute.String("end_state", r.EndState),
+			attribute.Bool("complete", r.Complete), attribute.String("flush_reason", r.FlushReason)))
+		e.emittedAttrs[k] = opt
+	}
+	e.attrMu.Unlock()
+	tel.SessionsEmitted.Add(ctx, 1, opt)
+	if r.Revision > 0 {
+		tel.Revisions.Add(ctx, 1)
+	} else {
+		tel.SessionDuration.Record(ctx, r.DurationMs/1e3, metric.WithAttributeSet(attribute.NewSet(attribute.String("end_state", r.EndState))))
+	}
+	if r.Partial() {
+		tel.PartialFlushes.Add(ctx, 1, metric.WithAttributes(attribute.String("flush_reason", r.FlushReason)))
 	}
 }
 

@@ -31,6 +31,7 @@ package assembler
 
 import (
 	"container/list"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -111,6 +112,10 @@ type Assembler struct {
 	retained *list.List // *session, emitted and clean, oldest emission first
 	spans    int
 
+	// batch counts, during Add, the spans of each trace not yet reserved
+	// in its session, so a session's span slice grows once per batch.
+	batch map[pcommon.TraceID]int32
+
 	tombs    map[pcommon.TraceID]struct{}
 	tombRing []pcommon.TraceID
 	tombNext int
@@ -123,6 +128,7 @@ func New(cfg Config) *Assembler {
 		sessions: make(map[pcommon.TraceID]*session),
 		pending:  list.New(),
 		retained: list.New(),
+		batch:    make(map[pcommon.TraceID]int32),
 		tombs:    make(map[pcommon.TraceID]struct{}),
 	}
 }
@@ -138,6 +144,16 @@ func (a *Assembler) Add(td ptrace.Traces, now time.Time) Result {
 	var res Result
 	t := now.UnixNano()
 	rss := td.ResourceSpans()
+	clear(a.batch)
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				a.batch[spans.At(k).TraceID()]++
+			}
+		}
+	}
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		sss := rs.ScopeSpans()
@@ -170,27 +186,31 @@ func (a *Assembler) addSpan(s ptrace.Span, res pcommon.Resource, now int64, out 
 		return
 	}
 
-	sp, rt := summarise(s)
+	sp, sessionID, rt := summarise(s)
 	if sp.badTime {
 		out.BadTimestamps++
 	}
+	if n := a.batch[tid]; n > 0 {
+		ss.spans = slices.Grow(ss.spans, int(n))
+		a.batch[tid] = 0
+	}
 	ss.add(sp)
 	a.spans++
-	if sp.sessionID != "" || sp.kind != kindOther {
+	if sessionID != "" || sp.kind != kindOther {
 		ss.crewtrace = true
 	}
 	if rt != nil && ss.root == nil {
 		ss.root, ss.rootIdx = rt, len(ss.spans)-1
 		ss.resource = res.Attributes().AsRaw()
-		if sp.sessionID != "" {
-			ss.sessionID = sp.sessionID
+		if sessionID != "" {
+			ss.sessionID = sessionID
 		}
 	}
 	if ss.resource == nil {
 		ss.resource = res.Attributes().AsRaw()
 	}
 	if ss.sessionID == "" {
-		ss.sessionID = sp.sessionID
+		ss.sessionID = sessionID
 	}
 	ss.lastSeen = now
 	if !ss.pending {
@@ -270,7 +290,7 @@ func (a *Assembler) Tick(now time.Time) Result {
 // Drain emits every pending session as partial (flush_reason "shutdown") and
 // releases all state.
 func (a *Assembler) Drain(now time.Time) Result {
-	var res Result
+	res := Result{Records: make([]record.Record, 0, a.pending.Len())}
 	t := now.UnixNano()
 	for e := a.pending.Front(); e != nil; e = e.Next() {
 		ss := e.Value.(*session)

@@ -56,23 +56,23 @@ func (a *Assembler) build(ss *session, reason string, now int64) record.Record {
 	}
 
 	agentOf := ss.attributeAgents()
-	agentSlot := make(map[int]int) // agent span index -> index in r.Agents
+	agentSlot := make([]int32, len(ss.spans)) // agent span index -> index in r.Agents + 1
 	slotFor := func(i int) *record.Agent {
 		if i == noAgent {
 			return nil
 		}
-		if slot, ok := agentSlot[i]; ok {
-			return &r.Agents[slot]
+		if slot := agentSlot[i]; slot > 0 {
+			return &r.Agents[slot-1]
 		}
 		sp := &ss.spans[i]
 		for slot := range r.Agents { // the same agent invoked more than once
 			ag := &r.Agents[slot]
 			if (sp.agentID != "" && ag.ID == sp.agentID) || (sp.agentID == "" && ag.ID == "" && ag.Name == sp.agentName) {
-				agentSlot[i] = slot
+				agentSlot[i] = int32(slot) + 1
 				return ag
 			}
 		}
-		agentSlot[i] = len(r.Agents)
+		agentSlot[i] = int32(len(r.Agents)) + 1
 		r.Agents = append(r.Agents, record.Agent{ID: sp.agentID, Name: sp.agentName})
 		return &r.Agents[len(r.Agents)-1]
 	}

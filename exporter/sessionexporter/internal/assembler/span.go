@@ -29,7 +29,6 @@ type span struct {
 	start, end int64 // unix nanoseconds; zero when the span's times are unusable
 	agentID    string
 	agentName  string
-	sessionID  string
 	inTokens   int64
 	outTokens  int64
 	events     []event
@@ -57,9 +56,10 @@ type root struct {
 // maxSaneNanos bounds accepted timestamps (year 2200); later ones are absurd.
 const maxSaneNanos = int64(7258118400) * 1e9
 
-// summarise reads one span. The root return is non-nil for a session root.
-func summarise(s ptrace.Span) (span, *root) {
-	sp := span{
+// summarise reads one span and its session.id. The root return is non-nil
+// for a session root.
+func summarise(s ptrace.Span) (sp span, sessionID string, rt *root) {
+	sp = span{
 		id:        s.SpanID(),
 		parent:    s.ParentSpanID(),
 		statusErr: s.Status().Code() == ptrace.StatusCodeError,
@@ -80,7 +80,7 @@ func summarise(s ptrace.Span) (span, *root) {
 		case string(semconv.OperationNameKey):
 			operation = v.AsString()
 		case string(semconv.SessionIDKey):
-			sp.sessionID = v.AsString()
+			sessionID = v.AsString()
 		case string(semconv.AgentIDKey):
 			sp.agentID = v.AsString()
 		case string(semconv.AgentNameKey):
@@ -111,7 +111,7 @@ func summarise(s ptrace.Span) (span, *root) {
 	}
 
 	if sp.kind != kindSession {
-		return sp, nil
+		return sp, sessionID, nil
 	}
 	name := sessionName
 	if name == "" {
@@ -120,7 +120,7 @@ func summarise(s ptrace.Span) (span, *root) {
 	if name == "" {
 		name = strings.TrimPrefix(strings.TrimPrefix(s.Name(), semconv.SessionSpanPrefix), " ")
 	}
-	return sp, &root{name: name, tags: tags, endState: endState, endReason: endReason}
+	return sp, sessionID, &root{name: name, tags: tags, endState: endState, endReason: endReason}
 }
 
 // classify maps crewtrace.span.kind, or failing that gen_ai.operation.name,

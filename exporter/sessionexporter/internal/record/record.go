@@ -9,6 +9,7 @@
 package record
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -170,11 +171,32 @@ var ErrInvalid = errors.New("invalid session record")
 
 // Encode renders r as an Encoded record.
 func Encode(r *Record) (Encoded, error) {
-	b, err := json.Marshal(r)
+	var e Encoder
+	b, err := e.Encode(r)
 	if err != nil {
-		return Encoded{}, fmt.Errorf("encode session record %s: %w", r.SessionID, err)
+		return Encoded{}, err
 	}
-	return Encoded{SessionID: r.SessionID, Revision: r.Revision, JSON: b}, nil
+	return Encoded{SessionID: r.SessionID, Revision: r.Revision, JSON: bytes.Clone(b)}, nil
+}
+
+// Encoder renders records into a reused buffer. The zero value is ready to
+// use; an Encoder is not safe for concurrent use.
+type Encoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+// Encode renders r as one line of JSON (no trailing newline). The bytes are
+// valid until the next call.
+func (e *Encoder) Encode(r *Record) ([]byte, error) {
+	if e.enc == nil {
+		e.enc = json.NewEncoder(&e.buf)
+	}
+	e.buf.Reset()
+	if err := e.enc.Encode(r); err != nil {
+		return nil, fmt.Errorf("encode session record %s: %w", r.SessionID, err)
+	}
+	return bytes.TrimSuffix(e.buf.Bytes(), []byte{'\n'}), nil
 }
 
 // Decode parses the record's JSON.

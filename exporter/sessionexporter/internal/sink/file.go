@@ -51,6 +51,10 @@ type File struct {
 	buf  []byte
 }
 
+// fileBufferSize is the write buffer: a batch is written in chunks of this
+// size (a longer line grows the buffer).
+const fileBufferSize = 64 << 10
+
 // NewFile returns a file sink; the file is opened by Start.
 func NewFile(cfg FileConfig) *File {
 	return &File{cfg: cfg, maxSize: int64(cfg.MaxMegabytes) << 20}
@@ -90,6 +94,9 @@ func (s *File) Write(_ context.Context, recs []record.Encoded) error {
 	if s.f == nil {
 		return consumererror.NewPermanent(errors.New("file sink: not started or already shut down"))
 	}
+	if s.buf == nil {
+		s.buf = make([]byte, 0, fileBufferSize)
+	}
 	s.buf = s.buf[:0]
 	for _, r := range recs {
 		line := int64(len(r.JSON) + 1)
@@ -98,6 +105,11 @@ func (s *File) Write(_ context.Context, recs []record.Encoded) error {
 				return err
 			}
 			if err := s.rotate(); err != nil {
+				return err
+			}
+		}
+		if len(s.buf)+int(line) > cap(s.buf) {
+			if err := s.flush(); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,191 @@
+package benchmarks
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/groupbytraceprocessor"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/testgen"
+)
+
+// Workload shape: sessions × spans per session, sent in OTLP batches of
+// sessionsPerBatch whole sessions (as a batch processor upstream would).
+const (
+	benchSessions    = 1000
+	spansPerSession  = 20
+	sessionsPerBatch = 10
+)
+
+// workload is the input of every pipeline: OTLP/protobuf request bodies.
+type workload struct {
+	batches  [][]byte
+	sessions int
+	spans    int
+}
+
+func newWorkload(tb testing.TB, sessions, spansEach int) workload {
+	tb.Helper()
+	var m ptrace.ProtoMarshaler
+	w := workload{sessions: sessions, spans: sessions * spansEach}
+	for i := 0; i < sessions; i += sessionsPerBatch {
+		var parts []ptrace.Traces
+		for j := i; j < min(i+sessionsPerBatch, sessions); j++ {
+			parts = append(parts, testgen.Session(j, spansEach))
+		}
+		b, err := m.MarshalTraces(testgen.Merge(parts...))
+		require.NoError(tb, err)
+		w.batches = append(w.batches, b)
+	}
+	return w
+}
+
+// feed decodes each batch, as the OTLP receiver does, and hands it on.
+func (w workload) feed(tb testing.TB, next consumer.Traces) {
+	var u ptrace.ProtoUnmarshaler
+	ctx := context.Background()
+	for _, b := range w.batches {
+		td, err := u.UnmarshalTraces(b)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := next.ConsumeTraces(ctx, td); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// pipeline runs the whole workload once: build and start the components,
+// feed, wait until everything is written, shut down. It returns the output file.
+type pipeline func(tb testing.TB, w workload, dir string, run int) string
+
+// ceiling: OTLP decode into a consumer that does nothing.
+func ceiling(tb testing.TB, w workload, _ string, _ int) string {
+	w.feed(tb, consumertest.NewNop())
+	return ""
+}
+
+// sessionPipeline: the session exporter with its default file sink. Records
+// are emitted by Shutdown's drain, so no timer latency enters the
+// measurement (the baseline's wait_duration is 1ns for the same reason).
+func sessionPipeline(tb testing.TB, w workload, dir string, run int) string {
+	ctx := context.Background()
+	f := sessionexporter.NewFactory()
+	cfg := f.CreateDefaultConfig().(*sessionexporter.Config)
+	cfg.File.Path = filepath.Join(dir, fmt.Sprintf("sessions-%d.jsonl", run))
+	cfg.MaxSessions = 2 * w.sessions
+	exp, err := f.CreateTraces(ctx, exportertest.NewNopSettings(component.MustNewType("session")), cfg)
+	require.NoError(tb, err)
+	require.NoError(tb, exp.Start(ctx, componenttest.NewNopHost()))
+	w.feed(tb, exp)
+	require.NoError(tb, exp.Shutdown(ctx))
+	return cfg.File.Path
+}
+
+// groupByTracePipeline: contrib groupbytraceprocessor (whole traces, as the
+// session exporter needs them) feeding contrib fileexporter (OTLP JSON lines).
+func groupByTracePipeline(tb testing.TB, w workload, dir string, run int) string {
+	ctx := context.Background()
+	ff := fileexporter.NewFactory()
+	fcfg := ff.CreateDefaultConfig().(*fileexporter.Config)
+	fcfg.Path = filepath.Join(dir, fmt.Sprintf("traces-%d.jsonl", run))
+	fexp, err := ff.CreateTraces(ctx, exportertest.NewNopSettings(ff.Type()), fcfg)
+	require.NoError(tb, err)
+	require.NoError(tb, fexp.Start(ctx, componenttest.NewNopHost()))
+
+	var released atomic.Int64
+	counting, err := consumer.NewTraces(func(ctx context.Context, td ptrace.Traces) error {
+		n := td.SpanCount()
+		err := fexp.ConsumeTraces(ctx, td)
+		released.Add(int64(n))
+		return err
+	})
+	require.NoError(tb, err)
+
+	gf := groupbytraceprocessor.NewFactory()
+	gcfg := gf.CreateDefaultConfig().(*groupbytraceprocessor.Config)
+	gcfg.WaitDuration = time.Nanosecond
+	gcfg.NumTraces = 2 * w.sessions
+	proc, err := gf.CreateTraces(ctx, processortest.NewNopSettings(gf.Type()), gcfg, counting)
+	require.NoError(tb, err)
+	require.NoError(tb, proc.Start(ctx, componenttest.NewNopHost()))
+	w.feed(tb, proc)
+	for released.Load() < int64(w.spans) {
+		runtime.Gosched()
+	}
+	require.NoError(tb, proc.Shutdown(ctx))
+	require.NoError(tb, fexp.Shutdown(ctx))
+	return fcfg.Path
+}
+
+func countLines(tb testing.TB, path string) int {
+	tb.Helper()
+	f, err := os.Open(path)
+	require.NoError(tb, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 64<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+	}
+	require.NoError(tb, sc.Err())
+	return n
+}
+
+// TestPipelines checks, on a small workload, that each pipeline delivers
+// what the benchmark assumes: one record per session, all spans released.
+func TestPipelines(t *testing.T) {
+	w := newWorkload(t, 30, spansPerSession)
+	dir := t.TempDir()
+	ceiling(t, w, dir, 0)
+	require.Equal(t, w.sessions, countLines(t, sessionPipeline(t, w, dir, 0)), "one record per session")
+	require.Positive(t, countLines(t, groupByTracePipeline(t, w, dir, 0)), "the baseline writes its traces")
+}
+
+func benchPipeline(b *testing.B, p pipeline) {
+	w := newWorkload(b, benchSessions, spansPerSession)
+	dir := b.TempDir()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if out := p(b, w, dir, i); out != "" {
+			b.StopTimer()
+			_ = os.Remove(out)
+			b.StartTimer()
+		}
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	spans := float64(w.spans) * float64(b.N)
+	b.ReportMetric(spans/b.Elapsed().Seconds(), "spans/s")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/spans, "B/span")
+}
+
+// BenchmarkPipelines runs the three pipelines on the same workload
+// (1,000 sessions × 20 spans, OTLP-decoded per run) in one run.
+func BenchmarkPipelines(b *testing.B) {
+	b.Run("otlp_decode_nop_ceiling", func(b *testing.B) { benchPipeline(b, ceiling) })
+	b.Run("sessionexporter_file", func(b *testing.B) { benchPipeline(b, sessionPipeline) })
+	b.Run("groupbytrace_fileexporter", func(b *testing.B) { benchPipeline(b, groupByTracePipeline) })
+}

@@ -1,0 +1,2 @@
+// Package otlpencodingextension is an empty stand-in; see go.mod.
+package otlpencodingextension
