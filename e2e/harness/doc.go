@@ -9,7 +9,8 @@
 // deadlines rather than sleeps ([Poll], [WaitHTTP]), and stops what it started,
 // the whole process group, also when the caller fails ([Process.Stop]).
 // [StartStack] wires Jaeger and the collector together the way
-// collector-config.yaml and deploy/jaeger-config.yaml expect.
+// collector-config.yaml and deploy/jaeger-config.yaml expect, and
+// [Stack.RestartCollector] brings the collector back after a [Process.Kill].
 //
 // It reads what those programs produce with types of its own (session records,
 // the crew's ground truth, Jaeger's query API), so a test using it checks the

@@ -126,6 +126,8 @@ type Stack struct {
 	JaegerUI string
 	// Query reads Jaeger's HTTP query API.
 	Query *JaegerClient
+
+	opts StackOptions
 }
 
 // StartStack starts Jaeger, then the collector pointed at it, and waits until
@@ -158,6 +160,7 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 		Addrs:       a,
 		SessionsDir: o.SessionsDir,
 		JaegerUI:    "http://" + a.JaegerQueryHTTP,
+		opts:        o,
 	}
 	s.Query = &JaegerClient{BaseURL: s.JaegerUI}
 
@@ -179,9 +182,33 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 		return nil, errors.Join(err, s.Stop())
 	}
 
+	if err := s.startCollector(ctx); err != nil {
+		return nil, errors.Join(err, s.Stop())
+	}
+	return s, nil
+}
+
+// RestartCollector starts the collector again with the same configuration,
+// ports and sessions directory, after it exited (for instance after
+// Process.Kill, to test crash recovery), and waits until it is ready. A
+// collector still running is stopped first. Its output is appended to the
+// same log file.
+func (s *Stack) RestartCollector(ctx context.Context) error {
+	if s.Collector != nil && s.Collector.Running() {
+		if err := s.Collector.Stop(0); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.StartTimeout)
+	defer cancel()
+	return s.startCollector(ctx)
+}
+
+func (s *Stack) startCollector(ctx context.Context) error {
+	o, a := s.opts, s.Addrs
 	metricsHost, metricsPort, err := net.SplitHostPort(a.Metrics)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("harness: metrics address: %w", err), s.Stop())
+		return fmt.Errorf("harness: metrics address: %w", err)
 	}
 	collectorEnv := append([]string{
 		EnvOTLPGRPC + "=" + a.OTLPGRPC,
@@ -197,15 +224,17 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 	for _, c := range o.CollectorConfigs {
 		args = append(args, "--config", c)
 	}
-	s.Collector, err = Start("collector", o.LogDir, collectorEnv, o.Bins.Collector, args...)
+	p, err := Start("collector", o.LogDir, collectorEnv, o.Bins.Collector, args...)
 	if err != nil {
-		return nil, errors.Join(err, s.Stop())
+		return err
 	}
-	if err := WaitHTTP(ctx, "http://"+a.Health+"/", s.Collector); err != nil {
-		return nil, errors.Join(err, s.Stop())
-	}
-	return s, nil
+	s.Collector = p
+	return WaitHTTP(ctx, "http://"+a.Health+"/", p)
 }
+
+// MetricsURL is the collector's own Prometheus metrics endpoint
+// (otelcol_* and the session exporter's metrics).
+func (s *Stack) MetricsURL() string { return "http://" + s.Addrs.Metrics + "/metrics" }
 
 // SessionsPath is the JSONL file the session exporter writes.
 func (s *Stack) SessionsPath() string { return filepath.Join(s.SessionsDir, SessionsFile) }
