@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -98,5 +99,36 @@ func TestDistributionHoldsWhatUsersNeed(t *testing.T) {
 	}
 	for _, typ := range []string{"file_storage", "health_check"} {
 		assert.Contains(t, factories.Extensions, component.MustNewType(typ), "extension %s", typ)
+	}
+}
+
+// TestGoModMatchesBuilderConfig fails when go.mod requires a component module
+// at another version than builder-config.yaml names (the two would build
+// different collectors), or lacks the replace for a module given by path.
+func TestGoModMatchesBuilderConfig(t *testing.T) {
+	cfg := readBuilderConfig(t)
+	raw, err := os.ReadFile("go.mod")
+	require.NoError(t, err)
+	required := map[string]string{}
+	replaced := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "require "))
+		switch {
+		case len(f) >= 4 && f[0] == "replace" && f[2] == "=>":
+			replaced[f[1]] = f[3]
+		case len(f) >= 2 && strings.HasPrefix(f[1], "v") && !strings.HasPrefix(f[0], "//"):
+			required[f[0]] = f[1]
+		}
+	}
+	all := [][]builderModule{cfg.Receivers, cfg.Processors, cfg.Exporters, cfg.Extensions, cfg.Connectors, {cfg.Telemetry}}
+	for _, mods := range all {
+		for _, m := range mods {
+			path, version, ok := strings.Cut(m.GoMod, " ")
+			require.True(t, ok, "gomod %q is <module> <version>", m.GoMod)
+			assert.Equal(t, version, required[path], "go.mod requires %s at the version builder-config.yaml names", path)
+			if m.Path != "" {
+				assert.Equal(t, m.Path, replaced[path], "go.mod replaces %s with the path builder-config.yaml names", path)
+			}
+		}
 	}
 }
