@@ -19,7 +19,7 @@ type Agent struct {
 	name string
 	sess *Session
 	span trace.Span
-	sc   scope // what the agent's context carries
+	ctx  scopeCtx // the context StartAgent returns
 
 	ended bool // guarded by sess.mu
 }
@@ -73,8 +73,8 @@ func (s *Session) StartAgent(ctx context.Context, name string, opts ...AgentOpti
 	}
 	ctx, a.span = s.tracer.Start(s.parent(ctx, s.span), semconv.AgentSpanName(name), trace.WithAttributes(attrs...))
 	s.inst.agents.Add(context.Background(), 1)
-	a.sc = scope{sess: s, agent: a}
-	return context.WithValue(ctx, ctxKey{}, &a.sc), a, nil
+	a.ctx = scopeCtx{Context: ctx, sc: scope{sess: s, agent: a}}
+	return &a.ctx, a, nil
 }
 
 // AgentFromContext returns the current agent ctx carries, if any.

@@ -27,34 +27,43 @@ type config struct {
 
 // Option configures a session started with [Start].
 type Option interface {
-	apply(*config)
+	apply(config) config
 }
 
-type optionFunc func(*config)
+// Options pass the config by value, as opentelemetry-go's do: nothing escapes
+// to the heap when they are applied.
+type optionFunc func(config) config
 
-func (f optionFunc) apply(c *config) { f(c) }
+func (f optionFunc) apply(c config) config { return f(c) }
 
 // WithName sets the session's name: the root span is named "session <name>"
 // and the name is recorded as gen_ai.workflow.name and crewtrace.session.name.
 // Without it the span is named "session" and no name is recorded.
 func WithName(name string) Option {
-	return optionFunc(func(c *config) { c.name = name })
+	return optionFunc(func(c config) config {
+		c.name = name
+		return c
+	})
 }
 
 // WithTags adds tags to the session (crewtrace.session.tags). Repeated calls
 // accumulate.
 func WithTags(tags ...string) Option {
-	return optionFunc(func(c *config) { c.tags = append(c.tags, tags...) })
+	return optionFunc(func(c config) config {
+		c.tags = append(c.tags, tags...)
+		return c
+	})
 }
 
 // WithTracerProvider sets the TracerProvider of the session and of every span
 // created in it. The default is the global provider (otel.GetTracerProvider).
 // A nil provider keeps the default.
 func WithTracerProvider(tp trace.TracerProvider) Option {
-	return optionFunc(func(c *config) {
+	return optionFunc(func(c config) config {
 		if tp != nil {
 			c.tp = tp
 		}
+		return c
 	})
 }
 
@@ -62,20 +71,22 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // through. The default is the global provider (otel.GetMeterProvider). A nil
 // provider keeps the default.
 func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) {
+	return optionFunc(func(c config) config {
 		if mp != nil {
 			c.mp = mp
 		}
+		return c
 	})
 }
 
 // WithID sets the session's ID instead of a generated random (version 4) UUID.
 // The zero UUID (uuid.Nil) keeps the generated one.
 func WithID(id uuid.UUID) Option {
-	return optionFunc(func(c *config) {
+	return optionFunc(func(c config) config {
 		if id != uuid.Nil {
 			c.id, c.hasID = id, true
 		}
+		return c
 	})
 }
 
@@ -83,7 +94,10 @@ func WithID(id uuid.UUID) Option {
 // current when the session started. The session stays the root of its own
 // trace. An invalid span context is ignored.
 func WithLink(sc trace.SpanContext) Option {
-	return optionFunc(func(c *config) { c.link = sc })
+	return optionFunc(func(c config) config {
+		c.link = sc
+		return c
+	})
 }
 
 // WithContentCapture turns on the recording of content: LLM prompts and
@@ -91,11 +105,12 @@ func WithLink(sc trace.SpanContext) Option {
 // arguments and results, each truncated to maxBytes bytes (at a UTF-8
 // boundary). Content is off by default; maxBytes <= 0 keeps it off.
 func WithContentCapture(maxBytes int) Option {
-	return optionFunc(func(c *config) {
-		if maxBytes < 0 {
-			maxBytes = 0
-		}
+	if maxBytes < 0 {
+		maxBytes = 0
+	}
+	return optionFunc(func(c config) config {
 		c.maxContent = maxBytes
+		return c
 	})
 }
 
@@ -106,26 +121,29 @@ type agentConfig struct {
 
 // AgentOption configures an agent started with [Session.StartAgent].
 type AgentOption interface {
-	applyAgent(*agentConfig)
+	applyAgent(agentConfig) agentConfig
 }
 
-type agentOptionFunc func(*agentConfig)
+type agentOptionFunc func(agentConfig) agentConfig
 
-func (f agentOptionFunc) applyAgent(c *agentConfig) { f(c) }
+func (f agentOptionFunc) applyAgent(c agentConfig) agentConfig { return f(c) }
 
 // WithAgentID sets the agent's ID (gen_ai.agent.id) instead of a generated
 // UUID. It must parse as a UUID (any form uuid.Parse accepts; the canonical
 // lower-case form is recorded), otherwise StartAgent returns
 // [ErrInvalidAgentID] and records nothing.
 func WithAgentID(id string) AgentOption {
-	return agentOptionFunc(func(c *agentConfig) { c.id = id })
+	return agentOptionFunc(func(c agentConfig) agentConfig {
+		c.id = id
+		return c
+	})
 }
 
 func newAgentConfig(opts []AgentOption) agentConfig {
 	var c agentConfig
 	for _, o := range opts {
 		if o != nil {
-			o.applyAgent(&c)
+			c = o.applyAgent(c)
 		}
 	}
 	return c
@@ -140,31 +158,37 @@ type toolConfig struct {
 
 // ToolOption configures a tool call started with [StartToolCall].
 type ToolOption interface {
-	applyTool(*toolConfig)
+	applyTool(toolConfig) toolConfig
 }
 
-type toolOptionFunc func(*toolConfig)
+type toolOptionFunc func(toolConfig) toolConfig
 
-func (f toolOptionFunc) applyTool(c *toolConfig) { f(c) }
+func (f toolOptionFunc) applyTool(c toolConfig) toolConfig { return f(c) }
 
 // WithToolCallID records the tool call's ID (gen_ai.tool.call.id), as given
 // by the model.
 func WithToolCallID(id string) ToolOption {
-	return toolOptionFunc(func(c *toolConfig) { c.callID = id })
+	return toolOptionFunc(func(c toolConfig) toolConfig {
+		c.callID = id
+		return c
+	})
 }
 
 // WithToolArguments records the tool call's arguments
 // (gen_ai.tool.call.arguments). They are content: recorded only when the
 // session has content capture on, truncated to its limit.
 func WithToolArguments(args string) ToolOption {
-	return toolOptionFunc(func(c *toolConfig) { c.arguments, c.hasArgs = args, true })
+	return toolOptionFunc(func(c toolConfig) toolConfig {
+		c.arguments, c.hasArgs = args, true
+		return c
+	})
 }
 
 func newToolConfig(opts []ToolOption) toolConfig {
 	var c toolConfig
 	for _, o := range opts {
 		if o != nil {
-			o.applyTool(&c)
+			c = o.applyTool(c)
 		}
 	}
 	return c

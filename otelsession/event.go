@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -101,7 +102,7 @@ func record(ctx context.Context, ev Event, err error) error {
 				return s.inst.eventRejected(semconv.EventRejectInvalidParam,
 					fmt.Errorf("%w: param %q has unsupported type %T", ErrInvalidEvent, k, v))
 			}
-			attrs = append(attrs, attribute.KeyValue{Key: attribute.Key(semconv.EventParamPrefix + k), Value: val})
+			attrs = append(attrs, attribute.KeyValue{Key: paramKey(k), Value: val})
 		}
 		params := attrs[start:]
 		slices.SortFunc(params, func(a, b attribute.KeyValue) int { return cmp.Compare(a.Key, b.Key) })
@@ -160,4 +161,28 @@ func stringify(v any) string {
 		return s
 	}
 	return fmt.Sprint(v)
+}
+
+// paramKeys caches crewtrace.event.param.<name> keys: programs use a few
+// parameter names over and over, so a hit saves building the string. It is
+// direct-mapped and lock-free; a collision only costs a rebuild.
+var paramKeys [256]atomic.Pointer[paramKeyEntry]
+
+type paramKeyEntry struct {
+	name string
+	key  attribute.Key
+}
+
+func paramKey(name string) attribute.Key {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint32(name[i])) * 16777619
+	}
+	slot := &paramKeys[h%uint32(len(paramKeys))]
+	if e := slot.Load(); e != nil && e.name == name {
+		return e.key
+	}
+	e := &paramKeyEntry{name: name, key: attribute.Key(semconv.EventParamPrefix + name)}
+	slot.Store(e)
+	return e.key
 }

@@ -53,7 +53,7 @@ type Session struct {
 	inst       *instruments
 	maxContent int
 	start      time.Time
-	sc         scope // what the session's context carries
+	ctx        scopeCtx // the context Start returns
 
 	// mu guards ended and the ended flags of the session's agents; it is
 	// held for reading while recording into the session, so nothing is
@@ -73,6 +73,21 @@ type scope struct {
 }
 
 type ctxKey struct{}
+
+// scopeCtx is a context carrying a scope. It lives inside the Session or
+// Agent it returns, so carrying the scope costs no allocation of its own.
+type scopeCtx struct {
+	context.Context
+	sc scope
+}
+
+// Value returns the scope for ctxKey and defers to the parent otherwise.
+func (c *scopeCtx) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		return &c.sc
+	}
+	return c.Context.Value(key)
+}
 
 func scopeFrom(ctx context.Context) *scope {
 	if ctx == nil {
@@ -104,7 +119,7 @@ func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
 	var c config
 	for _, o := range opts {
 		if o != nil {
-			o.apply(&c)
+			c = o.apply(c)
 		}
 	}
 	if c.tp == nil {
@@ -145,8 +160,8 @@ func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
 
 	s.inst.active.Add(context.Background(), 1)
 	registry.add(s, c.id[15])
-	s.sc = scope{sess: s}
-	return context.WithValue(ctx, ctxKey{}, &s.sc), s
+	s.ctx = scopeCtx{Context: ctx, sc: scope{sess: s}}
+	return &s.ctx, s
 }
 
 // ID returns the session's UUID (session.id), in canonical string form.

@@ -359,3 +359,35 @@ func TestNilReceiversAreInert(t *testing.T) {
 		tc.End("", nil)
 	})
 }
+
+type userKey struct{}
+
+// The contexts Start and StartAgent return behave as ordinary derived
+// contexts: values, cancellation and deadlines of the parent pass through.
+func TestReturnedContextsDerive(t *testing.T) {
+	e := newEnv(t)
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), userKey{}, "v"))
+	ctx, sess := otelsession.Start(parent, e.opts()...)
+	actx, agent, err := sess.StartAgent(ctx, "a")
+	require.NoError(t, err)
+	child, stop := context.WithCancel(actx)
+	defer stop()
+	for _, c := range []context.Context{ctx, actx, child} {
+		assert.Equal(t, "v", c.Value(userKey{}))
+		got, ok := otelsession.FromContext(c)
+		assert.True(t, ok)
+		assert.Same(t, sess, got)
+		assert.NoError(t, c.Err())
+	}
+	a, ok := otelsession.AgentFromContext(child)
+	assert.True(t, ok)
+	assert.Same(t, agent, a)
+	_, ok = otelsession.AgentFromContext(ctx)
+	assert.False(t, ok, "the session context holds no agent")
+	cancel()
+	<-child.Done()
+	assert.ErrorIs(t, actx.Err(), context.Canceled)
+	assert.ErrorIs(t, child.Err(), context.Canceled)
+	agent.End(nil)
+	require.NoError(t, sess.End(otelsession.Success, ""))
+}
