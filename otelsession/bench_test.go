@@ -29,6 +29,17 @@ func (p *countingProcessor) OnEnd(sdktrace.ReadOnlySpan)                     { p
 func (p *countingProcessor) Shutdown(context.Context) error                  { return nil }
 func (p *countingProcessor) ForceFlush(context.Context) error                { return nil }
 
+// reportCPU runs the benchmark loop of fn and reports the process CPU time
+// per op (cpu-ns/op) next to the wall time.
+func reportCPU(b *testing.B, fn func()) {
+	b.ReportAllocs()
+	start := processCPU()
+	for b.Loop() {
+		fn()
+	}
+	b.ReportMetric(float64((processCPU() - start).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
 func benchProvider(b *testing.B) (*sdktrace.TracerProvider, *countingProcessor) {
 	p := &countingProcessor{}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
@@ -146,19 +157,13 @@ func BenchmarkSession(b *testing.B) {
 	b.Run("RawSDK", func(b *testing.B) {
 		tp, p := benchProvider(b)
 		tracer := tp.Tracer(otelsession.ScopeName)
-		b.ReportAllocs()
-		for b.Loop() {
-			crewWithRawSDK(tracer)
-		}
+		reportCPU(b, func() { crewWithRawSDK(tracer) })
 		checkSpans(b, p)
 	})
 	b.Run("Otelsession", func(b *testing.B) {
 		tp, p := benchProvider(b)
 		opts := []otelsession.Option{otelsession.WithName("triage"), otelsession.WithTracerProvider(tp)}
-		b.ReportAllocs()
-		for b.Loop() {
-			crewWithOtelsession(opts)
-		}
+		reportCPU(b, func() { crewWithOtelsession(opts) })
 		checkSpans(b, p)
 	})
 	b.Run("OtelsessionSDKMetrics", func(b *testing.B) {
@@ -166,10 +171,7 @@ func BenchmarkSession(b *testing.B) {
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 		b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 		opts := []otelsession.Option{otelsession.WithName("triage"), otelsession.WithTracerProvider(tp), otelsession.WithMeterProvider(mp)}
-		b.ReportAllocs()
-		for b.Loop() {
-			crewWithOtelsession(opts)
-		}
+		reportCPU(b, func() { crewWithOtelsession(opts) })
 		checkSpans(b, p)
 	})
 }
