@@ -37,7 +37,7 @@ func reportCPU(b *testing.B, fn func()) {
 	for b.Loop() {
 		fn()
 	}
-	b.ReportMetric(float64((processCPU() - start).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64((processCPU()-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
 
 func benchProvider(b *testing.B) (*sdktrace.TracerProvider, *countingProcessor) {
