@@ -85,7 +85,15 @@ func TestProcessCapturesOutputAndExit(t *testing.T) {
 	assert.Contains(t, log, "out hello")
 	assert.Contains(t, log, "err")
 	assert.Equal(t, "err", p.LogTail(1))
-	assert.NoError(t, p.Stop(0), "stopping an exited process is a no-op")
+	assert.ErrorContains(t, p.Stop(0), "had exited", "Stop reports an earlier failed exit")
+
+	q := shell(t, `exit 0`)
+	require.NoError(t, q.Wait(ctx))
+	assert.NoError(t, q.Stop(0), "stopping a process that exited cleanly is a no-op")
+
+	k := shell(t, `sleep 300`)
+	require.NoError(t, k.Kill())
+	assert.NoError(t, k.Stop(0), "a process ended by Kill was meant to die")
 }
 
 // TestStopEndsTheWholeProcessGroup: a child the process started dies with it.

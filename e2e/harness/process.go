@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -32,6 +33,7 @@ type Process struct {
 
 	stopOnce sync.Once
 	stopErr  error
+	killed   atomic.Bool
 }
 
 // Start starts bin with args in a new process group, with env added to the
@@ -138,6 +140,7 @@ func (p *Process) Signal(sig syscall.Signal) error {
 // Kill sends SIGKILL to the process group and waits for the exit: a crash,
 // for tests that need one.
 func (p *Process) Kill() error {
+	p.killed.Store(true)
 	if err := p.Signal(syscall.SIGKILL); err != nil {
 		return err
 	}
@@ -147,8 +150,9 @@ func (p *Process) Kill() error {
 
 // Stop asks the process group to exit (SIGTERM), waits up to timeout (0 means
 // DefaultStopTimeout), then kills the group. It returns an error when the
-// process had to be killed or exited with a failure other than the SIGTERM
-// it was sent. It is safe to call more than once and after the process exited.
+// process had to be killed, exited with a failure other than the SIGTERM it
+// was sent, or had already exited with a failure on its own (not by Kill).
+// It is safe to call more than once and after the process exited.
 func (p *Process) Stop(timeout time.Duration) error {
 	p.stopOnce.Do(func() { p.stopErr = p.stop(timeout) })
 	return p.stopErr
@@ -161,6 +165,9 @@ func (p *Process) stop(timeout time.Duration) error {
 	if !p.Running() {
 		// Exited on its own; make sure nothing it started lingers.
 		_ = syscall.Kill(-p.Pid(), syscall.SIGKILL)
+		if err := p.exitErr; err != nil && !p.killed.Load() {
+			return fmt.Errorf("harness: %s had exited: %w", p.Name, err)
+		}
 		return nil
 	}
 	if err := p.Signal(syscall.SIGTERM); err != nil {
