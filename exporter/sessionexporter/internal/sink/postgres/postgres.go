@@ -155,11 +155,11 @@ func (s *Sink) Write(ctx context.Context, records []record.Encoded) error {
 		return errors.New("postgres sink: not started")
 	}
 	rws := make([]row, 0, len(records))
-	var bad []error
+	var bad []rejection
 	for _, e := range records {
 		r, err := toRow(e)
 		if err != nil {
-			bad = append(bad, s.reject(e.SessionID, e.Revision, err))
+			bad = append(bad, rejection{e.SessionID, e.Revision, err})
 			continue
 		}
 		rws = append(rws, r)
@@ -174,7 +174,7 @@ func (s *Sink) Write(ctx context.Context, records []record.Encoded) error {
 		case !permanent(err):
 			return fmt.Errorf("postgres sink: write %d records: %w", len(rws), s.redact(err))
 		case len(rws) == 1:
-			bad = append(bad, s.reject(rws[0].sessionID, int(rws[0].revision), err))
+			bad = append(bad, rejection{rws[0].sessionID, int(rws[0].revision), err})
 		default:
 			// One record spoilt the transaction: write them one by one so
 			// only the bad ones are dropped.
@@ -183,29 +183,41 @@ func (s *Sink) Write(ctx context.Context, records []record.Encoded) error {
 				switch {
 				case err == nil:
 				case permanent(err):
-					bad = append(bad, s.reject(r.sessionID, int(r.revision), err))
+					bad = append(bad, rejection{r.sessionID, int(r.revision), err})
 				default:
-					// Retrying the batch rewrites the records written so
-					// far without changing them (same revision).
+					// The retry of the batch rewrites the records written
+					// so far without changing them (same revision), and
+					// meets the bad ones again: they are counted then.
 					return fmt.Errorf("postgres sink: write record of session %s: %w", r.sessionID, s.redact(err))
 				}
 			}
 		}
 	}
-	if len(bad) > 0 {
-		return consumererror.NewPermanent(fmt.Errorf("postgres sink: %d of %d session records rejected: %w",
-			len(bad), len(records), errors.Join(bad...)))
+	if len(bad) == 0 {
+		return nil
 	}
-	return nil
+	errs := make([]error, len(bad))
+	for i, b := range bad {
+		errs[i] = s.reject(b)
+	}
+	return consumererror.NewPermanent(fmt.Errorf("postgres sink: %d of %d session records rejected: %w",
+		len(bad), len(records), errors.Join(errs...)))
 }
 
-// reject counts and logs a record that can never be written.
-func (s *Sink) reject(sessionID string, revision int, err error) error {
-	err = s.redact(err)
+// rejection is a record that can never be written, and why.
+type rejection struct {
+	sessionID string
+	revision  int
+	err       error
+}
+
+// reject counts and logs a rejected record.
+func (s *Sink) reject(b rejection) error {
+	err := s.redact(b.err)
 	s.rejected.Add(1)
 	s.logger.Error("session record rejected by the postgres sink; dropped",
-		zap.String("session_id", sessionID), zap.Int("revision", revision), zap.Error(err))
-	return fmt.Errorf("session %s revision %d: %w", sessionID, revision, err)
+		zap.String("session_id", b.sessionID), zap.Int("revision", b.revision), zap.Error(err))
+	return fmt.Errorf("session %s revision %d: %w", b.sessionID, b.revision, err)
 }
 
 // Rejected returns how many records were dropped as permanently invalid.

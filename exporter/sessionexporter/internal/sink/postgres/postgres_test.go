@@ -325,3 +325,23 @@ func TestWriteIsAtomic(t *testing.T) {
 	assert.Equal(t, []map[string]any{{"session_id": "good"}}, rows(t, pool, "SELECT session_id FROM crewtrace_sessions"))
 	assert.Equal(t, int64(1), one[int64](t, pool, "SELECT count(*) FROM crewtrace_session_agents"))
 }
+
+func TestRejectionsCountedOnceAcrossRetries(t *testing.T) {
+	db, pool := newDB(t)
+	s := startSink(t, testConfig(db), nil)
+	ctx := context.Background()
+	batch := append(enc(t, rec("good", 0)), record.Encoded{SessionID: "not-json", JSON: []byte("{")})
+
+	require.NoError(t, srv.Stop())
+	t.Cleanup(func() { _ = srv.Start() })
+	err := s.Write(ctx, batch)
+	require.Error(t, err)
+	assert.False(t, consumererror.IsPermanent(err), "the batch is retried while the database is down: %v", err)
+	assert.Equal(t, int64(0), s.Rejected(), "the bad record is counted when the batch is settled, not per attempt")
+
+	require.NoError(t, srv.Start())
+	err = s.Write(ctx, batch)
+	assert.True(t, consumererror.IsPermanent(err), "%v", err)
+	assert.Equal(t, int64(1), s.Rejected())
+	assert.Equal(t, int64(1), one[int64](t, pool, "SELECT count(*) FROM crewtrace_sessions"))
+}

@@ -79,7 +79,13 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "crewtrace-pgtest-")
+	// The server's user must reach the directory: as root, use /tmp rather
+	// than a TMPDIR that may be private to root.
+	parent := ""
+	if cred != nil {
+		parent = "/tmp"
+	}
+	dir, err := os.MkdirTemp(parent, "crewtrace-pgtest-")
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: temp dir: %w", err)
 	}
