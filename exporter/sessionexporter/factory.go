@@ -21,7 +21,7 @@ const (
 	defaultGracePeriod    = 5 * time.Second
 	defaultSessionTimeout = 5 * time.Minute
 	defaultMaxSessions    = 10_000
-	defaultMaxSpans       = 1_000_000
+	defaultMaxSpans       = 500_000
 	defaultFilePath       = "sessions.jsonl"
 	defaultMaxMegabytes   = 100
 	defaultMaxBackups     = 5

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -189,4 +190,48 @@ func BenchmarkPipelines(b *testing.B) {
 	b.Run("otlp_decode_nop_ceiling", func(b *testing.B) { benchPipeline(b, ceiling) })
 	b.Run("sessionexporter_file", func(b *testing.B) { benchPipeline(b, sessionPipeline) })
 	b.Run("groupbytrace_fileexporter", func(b *testing.B) { benchPipeline(b, groupByTracePipeline) })
+}
+
+// BenchmarkInterleaved runs the three pipelines one after the other inside
+// every iteration (rotating which goes first), so that all of them see the
+// same machine load — on shared cores that matters more than anything else.
+// It reports each pipeline's spans/s and B/span over the whole run and the
+// median over iterations of the per-iteration throughput ratio.
+func BenchmarkInterleaved(b *testing.B) {
+	w := newWorkload(b, benchSessions, spansPerSession)
+	dir := b.TempDir()
+	names := []string{"ceiling", "session", "groupbytrace"}
+	pipes := []pipeline{ceiling, sessionPipeline, groupByTracePipeline}
+	elapsed := make([]time.Duration, len(pipes))
+	allocated := make([]uint64, len(pipes))
+	var ratios []float64
+	var ms runtime.MemStats
+	run := 0
+	for b.Loop() {
+		var took [3]time.Duration
+		for k := range pipes {
+			p := (run + k) % len(pipes)
+			runtime.ReadMemStats(&ms)
+			before := ms.TotalAlloc
+			start := time.Now()
+			out := pipes[p](b, w, dir, run)
+			took[p] = time.Since(start)
+			runtime.ReadMemStats(&ms)
+			allocated[p] += ms.TotalAlloc - before
+			elapsed[p] += took[p]
+			if out != "" {
+				_ = os.Remove(out)
+			}
+		}
+		ratios = append(ratios, float64(took[2])/float64(took[1]))
+		run++
+	}
+	spans := float64(w.spans) * float64(run)
+	for p, name := range names {
+		b.ReportMetric(spans/elapsed[p].Seconds(), name+"_spans/s")
+		b.ReportMetric(float64(allocated[p])/spans, name+"_B/span")
+	}
+	sort.Float64s(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "median_throughput_x")
+	b.ReportMetric(float64(allocated[1])/float64(allocated[2]), "bytes_per_span_ratio")
 }

@@ -30,8 +30,12 @@ func (a *Assembler) build(ss *session, reason string, now int64) record.Record {
 		Resource:      ss.resource,
 		SpanCount:     len(ss.spans),
 		Agents:        []record.Agent{},
-		Events:        []record.Event{},
 	}
+	nEvents := 0
+	for i := range ss.spans {
+		nEvents += len(ss.spans[i].events)
+	}
+	r.Events = make([]record.Event, 0, nEvents)
 	ss.revision++
 	if r.Resource == nil {
 		r.Resource = map[string]any{}
@@ -133,7 +137,13 @@ func (a *Assembler) build(ss *session, reason string, now int64) record.Record {
 			}
 			out := record.Event{
 				Kind: ev.kind, Type: ev.typ, Time: unixTime(ev.time), Returns: ev.returns,
-				Params: ev.params, ErrorType: ev.errorType, Message: ev.message,
+				ErrorType: ev.errorType, Message: ev.message,
+			}
+			if len(ev.params) > 0 {
+				out.Params = make(map[string]any, len(ev.params))
+				for _, p := range ev.params {
+					out.Params[p.name] = p.value
+				}
 			}
 			if ag != nil {
 				out.AgentID, out.AgentName = ag.ID, ag.Name
@@ -169,10 +179,21 @@ func (a *Assembler) build(ss *session, reason string, now int64) record.Record {
 func (ss *session) attributeAgents() []int {
 	n := len(ss.spans)
 	agentOf := make([]int, n)
-	byID := make(map[pcommon.SpanID]int, n)
-	for i := range ss.spans {
+	for i := range agentOf {
 		agentOf[i] = unresolved
-		byID[ss.spans[i].id] = i
+	}
+	// Parent lookup: the session's dedup index when it has one, else a scan.
+	indexOf := func(id pcommon.SpanID) (int, bool) {
+		if ss.index != nil {
+			i, ok := ss.index[id]
+			return int(i), ok
+		}
+		for i := range ss.spans {
+			if ss.spans[i].id == id {
+				return i, true
+			}
+		}
+		return 0, false
 	}
 	path := make([]int, 0, 8)
 	for i := range ss.spans {
@@ -188,7 +209,7 @@ func (ss *session) attributeAgents() []int {
 				break
 			}
 			path = append(path, cur)
-			p, ok := byID[ss.spans[cur].parent]
+			p, ok := indexOf(ss.spans[cur].parent)
 			if !ok || ss.spans[cur].parent.IsEmpty() || p == cur {
 				break
 			}

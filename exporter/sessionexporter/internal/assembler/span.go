@@ -42,7 +42,13 @@ type event struct {
 	returns   string
 	errorType string
 	message   string
-	params    map[string]any
+	params    []param // a slice, not a map: most events have none or a few
+}
+
+// param is one crewtrace.event.param.<name> attribute.
+type param struct {
+	name  string
+	value any
 }
 
 // root holds what only the session root span carries.
@@ -175,10 +181,7 @@ func summariseEvent(e ptrace.SpanEvent) (event, bool) {
 			ev.message = v.AsString()
 		default:
 			if name, ok := strings.CutPrefix(k, semconv.EventParamPrefix); ok {
-				if ev.params == nil {
-					ev.params = make(map[string]any, 2)
-				}
-				ev.params[name] = v.AsRaw()
+				ev.params = append(ev.params, param{name: name, value: v.AsRaw()})
 			}
 		}
 	}

@@ -9,10 +9,10 @@
 package record
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -176,27 +176,7 @@ func Encode(r *Record) (Encoded, error) {
 	if err != nil {
 		return Encoded{}, err
 	}
-	return Encoded{SessionID: r.SessionID, Revision: r.Revision, JSON: bytes.Clone(b)}, nil
-}
-
-// Encoder renders records into a reused buffer. The zero value is ready to
-// use; an Encoder is not safe for concurrent use.
-type Encoder struct {
-	buf bytes.Buffer
-	enc *json.Encoder
-}
-
-// Encode renders r as one line of JSON (no trailing newline). The bytes are
-// valid until the next call.
-func (e *Encoder) Encode(r *Record) ([]byte, error) {
-	if e.enc == nil {
-		e.enc = json.NewEncoder(&e.buf)
-	}
-	e.buf.Reset()
-	if err := e.enc.Encode(r); err != nil {
-		return nil, fmt.Errorf("encode session record %s: %w", r.SessionID, err)
-	}
-	return bytes.TrimSuffix(e.buf.Bytes(), []byte{'\n'}), nil
+	return Encoded{SessionID: r.SessionID, Revision: r.Revision, JSON: slices.Clone(b)}, nil
 }
 
 // Decode parses the record's JSON.
