@@ -16,7 +16,9 @@ import (
 // call against the same local server, bare (no middleware, no session) and
 // instrumented (middleware, a session with an agent, a recording SDK tracer
 // provider), side by side in one run. Both clients have the SDK's own spans
-// off, as the README recommends next to the middleware.
+// off, as the README recommends next to the middleware. cpu-ns/op is the
+// process CPU time per call (client and in-process server), which a busy
+// machine does not inflate.
 
 func benchClients(b *testing.B) (bare, instrumented anthropic.Client, ctx context.Context) {
 	srv := newFakeAnthropic(b)
@@ -40,6 +42,8 @@ func BenchmarkMessage(b *testing.B) {
 	p := params("claude-test")
 	run := func(b *testing.B, client anthropic.Client, ctx context.Context) {
 		b.ReportAllocs()
+		start := processCPU()
+		defer func() { b.ReportMetric(float64((processCPU()-start).Nanoseconds())/float64(b.N), "cpu-ns/op") }()
 		for b.Loop() {
 			if _, err := client.Messages.New(ctx, p); err != nil {
 				b.Fatal(err)
@@ -55,6 +59,8 @@ func BenchmarkMessageStream(b *testing.B) {
 	p := params(modelPaused) // released: a whole stream
 	run := func(b *testing.B, client anthropic.Client, ctx context.Context) {
 		b.ReportAllocs()
+		start := processCPU()
+		defer func() { b.ReportMetric(float64((processCPU()-start).Nanoseconds())/float64(b.N), "cpu-ns/op") }()
 		for b.Loop() {
 			stream := client.Messages.NewStreaming(ctx, p)
 			for stream.Next() {

@@ -69,8 +69,12 @@ func Middleware(opts ...Option) option.Middleware {
 		// otelsession has no setter for extra attributes: the call's span is
 		// the current span of the context StartLLMCall returns.
 		span := trace.SpanFromContext(ctx)
+		attrs := in.attributes(in.Stream)
 		if n, _ := strconv.Atoi(req.Header.Get("X-Stainless-Retry-Count")); n > 0 {
-			span.SetAttributes(resendCountKey.Int(n))
+			attrs = append(attrs, resendCountKey.Int(n))
+		}
+		if len(attrs) > 0 {
+			span.SetAttributes(attrs...)
 		}
 		res, err := next(req.WithContext(ctx))
 		if err != nil {

@@ -115,6 +115,7 @@ func TestMessage(t *testing.T) {
 		"gen_ai.operation.name":          "chat",
 		"gen_ai.provider.name":           "anthropic",
 		"gen_ai.request.model":           "claude-test",
+		"gen_ai.request.max_tokens":      int64(64),
 		"gen_ai.response.model":          "claude-test-20260101",
 		"gen_ai.response.id":             "msg_1",
 		"gen_ai.usage.input_tokens":      int64(25),
@@ -153,6 +154,8 @@ func TestMessageStream(t *testing.T) {
 		"gen_ai.operation.name":          "chat",
 		"gen_ai.provider.name":           "anthropic",
 		"gen_ai.request.model":           "paused",
+		"gen_ai.request.max_tokens":      int64(64),
+		"gen_ai.request.stream":          true,
 		"gen_ai.response.model":          "paused-20260101",
 		"gen_ai.response.id":             "msg_2",
 		"gen_ai.usage.input_tokens":      int64(25), // message_start
@@ -218,11 +221,12 @@ func TestMessageHTTPError(t *testing.T) {
 	assert.Equal(t, codes.Error, s.Status().Code)
 	assert.Equal(t, "anthropic: 404 Not Found: model: missing", s.Status().Description)
 	assert.Equal(t, map[string]any{
-		"crewtrace.span.kind":   "llm",
-		"gen_ai.operation.name": "chat",
-		"gen_ai.provider.name":  "anthropic",
-		"gen_ai.request.model":  "missing",
-		"error.type":            wantErrorType("*otelanthropic.APIError", "not_found_error"),
+		"crewtrace.span.kind":       "llm",
+		"gen_ai.operation.name":     "chat",
+		"gen_ai.provider.name":      "anthropic",
+		"gen_ai.request.model":      "missing",
+		"gen_ai.request.max_tokens": int64(64),
+		"error.type":                wantErrorType("*otelanthropic.APIError", "not_found_error"),
 	}, genAI(s))
 }
 

@@ -145,6 +145,7 @@ func TestChatCompletionStream(t *testing.T) {
 		"gen_ai.operation.name":          "chat",
 		"gen_ai.provider.name":           "openai",
 		"gen_ai.request.model":           "paused",
+		"gen_ai.request.stream":          true,
 		"gen_ai.response.model":          "paused-2026-01-01",
 		"gen_ai.response.id":             "chatcmpl-2",
 		"gen_ai.usage.input_tokens":      int64(9),
@@ -156,6 +157,20 @@ func TestChatCompletionStream(t *testing.T) {
 
 // Without stream_options.include_usage the API sends no token counts in a
 // stream: the span has none either.
+func TestRequestParameters(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.client.Chat.Completions.New(e.ctx, openai.ChatCompletionNewParams{
+		Model: "gpt-test", Messages: userMessage("hi"),
+		MaxCompletionTokens: openai.Int(256), Temperature: openai.Float(0.5), TopP: openai.Float(0.9),
+	})
+	require.NoError(t, err)
+	got := genAI(e.onlyLLMSpan(t))
+	assert.Equal(t, int64(256), got["gen_ai.request.max_tokens"])
+	assert.Equal(t, 0.5, got["gen_ai.request.temperature"])
+	assert.Equal(t, 0.9, got["gen_ai.request.top_p"])
+	assert.NotContains(t, got, "gen_ai.request.stream")
+}
+
 func TestChatCompletionStreamWithoutUsage(t *testing.T) {
 	e := newEnv(t)
 	stream := e.client.Chat.Completions.NewStreaming(e.ctx, openai.ChatCompletionNewParams{Model: "gpt-test", Messages: userMessage("hi")})
@@ -329,6 +344,7 @@ func TestResponsesStream(t *testing.T) {
 		"gen_ai.request.model":           "gpt-test",
 		"gen_ai.response.model":          "gpt-test-2026-01-01",
 		"gen_ai.response.id":             "resp_2",
+		"gen_ai.request.stream":          true,
 		"gen_ai.usage.input_tokens":      int64(12),
 		"gen_ai.usage.output_tokens":     int64(3),
 		"gen_ai.response.finish_reasons": []string{"completed"},
