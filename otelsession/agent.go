@@ -71,7 +71,7 @@ func (s *Session) StartAgent(ctx context.Context, name string, opts ...AgentOpti
 		semconv.AgentNameKey.String(name),
 		semconv.AgentIDKey.String(id),
 	}
-	ctx, a.span = s.tracer.Start(s.parent(ctx, s.span), semconv.AgentSpanName(name), trace.WithAttributes(attrs...))
+	ctx, a.span = s.tracer.Start(s.parent(ctx, s.span), names.get(nameAgentSpan, "", name), trace.WithAttributes(attrs...))
 	s.inst.agents.Add(context.Background(), 1)
 	a.ctx = scopeCtx{Context: ctx, sc: scope{sess: s, agent: a}}
 	return &a.ctx, a, nil

@@ -53,16 +53,23 @@ var errBench = errors.New("rate limited")
 // actions, 1 error), 2 LLM calls, 1 tool call.
 
 func crewWithOtelsession(opts []otelsession.Option) {
+	crewWithOtelsessionParams(opts, map[string]any{"steps": 3, "goal": "triage"}, map[string]any{"query": "otel"})
+}
+
+// crewWithOtelsessionParams is the workload with the event params given:
+// built per session by crewWithOtelsession, hoisted out of the loop by
+// BenchmarkSession/OtelsessionHoistedParams to show the cost of building them.
+func crewWithOtelsessionParams(opts []otelsession.Option, planParams, searchParams map[string]any) {
 	ctx, sess := otelsession.Start(context.Background(), opts...)
 
 	a1ctx, a1, _ := sess.StartAgent(ctx, "planner")
-	_ = otelsession.RecordEvent(a1ctx, otelsession.Event{Type: "plan", Returns: "3 steps", Params: map[string]any{"steps": 3, "goal": "triage"}})
+	_ = otelsession.RecordEvent(a1ctx, otelsession.Event{Type: "plan", Returns: "3 steps", Params: planParams})
 	_, llm1, _ := otelsession.StartLLMCall(a1ctx, otelsession.LLMRequest{Provider: "openai", Model: "gpt-4o"})
 	llm1.End(otelsession.LLMResponse{ResponseModel: "gpt-4o-2024-08-06", ResponseID: "r1", InputTokens: 120, OutputTokens: 40, FinishReasons: []string{"stop"}}, nil)
 	a1.End(nil)
 
 	a2ctx, a2, _ := sess.StartAgent(ctx, "researcher")
-	_ = otelsession.RecordAction(a2ctx, "search", map[string]any{"query": "otel"})
+	_ = otelsession.RecordAction(a2ctx, "search", searchParams)
 	_, tool, _ := otelsession.StartToolCall(a2ctx, "web_search", otelsession.WithToolCallID("call_1"))
 	tool.End("", nil)
 	_, llm2, _ := otelsession.StartLLMCall(a2ctx, otelsession.LLMRequest{Provider: "anthropic", Model: "claude-sonnet-4"})
@@ -152,7 +159,9 @@ func checkSpans(b *testing.B, p *countingProcessor) {
 // the raw OTel SDK, on identical TracerProviders. Compare the ns/op of
 // RawSDK and Otelsession (metrics on the default global MeterProvider, a
 // no-op unless the program sets one); OtelsessionSDKMetrics adds an SDK
-// MeterProvider to show the cost of the package's metrics.
+// MeterProvider to show the cost of the package's metrics;
+// OtelsessionHoistedParams builds the two events' Params maps once, outside
+// the loop, to show what building map[string]any params costs the caller.
 func BenchmarkSession(b *testing.B) {
 	b.Run("RawSDK", func(b *testing.B) {
 		tp, p := benchProvider(b)
@@ -164,6 +173,13 @@ func BenchmarkSession(b *testing.B) {
 		tp, p := benchProvider(b)
 		opts := []otelsession.Option{otelsession.WithName("triage"), otelsession.WithTracerProvider(tp)}
 		reportCPU(b, func() { crewWithOtelsession(opts) })
+		checkSpans(b, p)
+	})
+	b.Run("OtelsessionHoistedParams", func(b *testing.B) {
+		tp, p := benchProvider(b)
+		opts := []otelsession.Option{otelsession.WithName("triage"), otelsession.WithTracerProvider(tp)}
+		plan, search := map[string]any{"steps": 3, "goal": "triage"}, map[string]any{"query": "otel"}
+		reportCPU(b, func() { crewWithOtelsessionParams(opts, plan, search) })
 		checkSpans(b, p)
 	})
 	b.Run("OtelsessionSDKMetrics", func(b *testing.B) {

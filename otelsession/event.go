@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -163,26 +162,6 @@ func stringify(v any) string {
 	return fmt.Sprint(v)
 }
 
-// paramKeys caches crewtrace.event.param.<name> keys: programs use a few
-// parameter names over and over, so a hit saves building the string. It is
-// direct-mapped and lock-free; a collision only costs a rebuild.
-var paramKeys [256]atomic.Pointer[paramKeyEntry]
-
-type paramKeyEntry struct {
-	name string
-	key  attribute.Key
-}
-
 func paramKey(name string) attribute.Key {
-	h := uint32(2166136261) // FNV-1a
-	for i := 0; i < len(name); i++ {
-		h = (h ^ uint32(name[i])) * 16777619
-	}
-	slot := &paramKeys[h%uint32(len(paramKeys))]
-	if e := slot.Load(); e != nil && e.name == name {
-		return e.key
-	}
-	e := &paramKeyEntry{name: name, key: attribute.Key(semconv.EventParamPrefix + name)}
-	slot.Store(e)
-	return e.key
+	return attribute.Key(names.get(nameParamKey, "", name))
 }

@@ -63,7 +63,11 @@ func StartLLMCall(ctx context.Context, req LLMRequest) (context.Context, *LLMCal
 	if op == "" {
 		op = semconv.OperationChat
 	}
-	attrs := make([]attribute.KeyValue, 0, 7)
+	n := 6
+	if s.maxContent > 0 && req.Prompt != "" {
+		n++
+	}
+	attrs := make([]attribute.KeyValue, 0, n)
 	attrs = append(attrs, semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),
 		semconv.SpanKindKey.String(semconv.SpanKindLLM),
 		semconv.OperationNameKey.String(op))
@@ -83,7 +87,7 @@ func StartLLMCall(ctx context.Context, req LLMRequest) (context.Context, *LLMCal
 		return ctx, nil, ErrSessionEnded
 	}
 	c := &LLMCall{sess: s}
-	ctx, c.span = s.tracer.Start(s.parent(ctx, sc.current()), semconv.LLMSpanName(op, req.Model),
+	ctx, c.span = s.tracer.Start(s.parent(ctx, sc.current()), names.get(nameLLMSpan, op, req.Model),
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	return ctx, c, nil
 }
@@ -94,7 +98,18 @@ func (c *LLMCall) End(resp LLMResponse, err error) {
 	if c == nil || !c.ended.CompareAndSwap(false, true) {
 		return
 	}
-	attrs := make([]attribute.KeyValue, 0, 6)
+	n := 0
+	for _, set := range [...]bool{resp.ResponseModel != "", resp.ResponseID != "", resp.InputTokens > 0, resp.OutputTokens > 0,
+		len(resp.FinishReasons) > 0, c.sess.maxContent > 0 && resp.Completion != ""} {
+		if set {
+			n++
+		}
+	}
+	if n == 0 && err == nil {
+		c.span.End()
+		return
+	}
+	attrs := make([]attribute.KeyValue, 0, n)
 	if resp.ResponseModel != "" {
 		attrs = append(attrs, semconv.ResponseModelKey.String(resp.ResponseModel))
 	}

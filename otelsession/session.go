@@ -140,7 +140,14 @@ func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
 		inst:       instrumentsFor(c.mp),
 		maxContent: c.maxContent,
 	}
-	attrs := make([]attribute.KeyValue, 0, 7)
+	n := 4
+	if c.name != "" {
+		n += 2
+	}
+	if len(c.tags) > 0 {
+		n++
+	}
+	attrs := make([]attribute.KeyValue, 0, n)
 	attrs = append(attrs, semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),
 		semconv.SpanKindKey.String(semconv.SpanKindSession),
 		semconv.OperationNameKey.String(semconv.OperationInvokeWorkflow))

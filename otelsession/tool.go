@@ -38,7 +38,14 @@ func StartToolCall(ctx context.Context, name string, opts ...ToolOption) (contex
 		c = newToolConfig(opts)
 	}
 	s := sc.sess
-	attrs := make([]attribute.KeyValue, 0, 7)
+	n := 5
+	if c.callID != "" {
+		n++
+	}
+	if s.maxContent > 0 && c.hasArgs {
+		n++
+	}
+	attrs := make([]attribute.KeyValue, 0, n)
 	attrs = append(attrs, semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),
 		semconv.SpanKindKey.String(semconv.SpanKindTool),
 		semconv.OperationNameKey.String(semconv.OperationExecuteTool),
@@ -56,7 +63,7 @@ func StartToolCall(ctx context.Context, name string, opts ...ToolOption) (contex
 		return ctx, nil, ErrSessionEnded
 	}
 	t := &ToolCall{sess: s}
-	ctx, t.span = s.tracer.Start(s.parent(ctx, sc.current()), semconv.ToolSpanName(name), trace.WithAttributes(attrs...))
+	ctx, t.span = s.tracer.Start(s.parent(ctx, sc.current()), names.get(nameToolSpan, "", name), trace.WithAttributes(attrs...))
 	return ctx, t, nil
 }
 
