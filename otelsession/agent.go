@@ -3,6 +3,7 @@ package otelsession
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
@@ -21,7 +22,7 @@ type Agent struct {
 	span trace.Span
 	ctx  scopeCtx // the context StartAgent returns
 
-	ended bool // guarded by sess.mu
+	ended atomic.Bool // changes under sess.mu
 }
 
 // StartAgent starts an agent in the session and returns a context carrying
@@ -58,9 +59,9 @@ func (s *Session) StartAgent(ctx context.Context, name string, opts ...AgentOpti
 		id = uuid.New().String()
 	}
 
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.ended {
+	// Starting a span needs no lock: a span started while End runs is
+	// still exported (it merely starts after its parent ended).
+	if s.ended.Load() {
 		return ctx, nil, ErrSessionEnded
 	}
 	a := &Agent{id: id, name: name, sess: s}
@@ -118,11 +119,11 @@ func (a *Agent) End(err error) {
 	}
 	s := a.sess
 	s.mu.Lock()
-	if a.ended {
+	if a.ended.Load() {
 		s.mu.Unlock()
 		return
 	}
-	a.ended = true
+	a.ended.Store(true)
 	s.mu.Unlock()
 	if err != nil {
 		setError(a.span, err)

@@ -109,7 +109,7 @@ func record(ctx context.Context, ev Event, err error) error {
 
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.ended {
+	if s.ended.Load() {
 		return s.inst.eventRejected(semconv.EventRejectSessionEnded, ErrSessionEnded)
 	}
 	span := sc.current()

@@ -81,9 +81,9 @@ func StartLLMCall(ctx context.Context, req LLMRequest) (context.Context, *LLMCal
 		attrs = append(attrs, semconv.InputMessagesKey.String(truncate(req.Prompt, s.maxContent)))
 	}
 
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.ended {
+	// Starting a span needs no lock: a span started while End runs is
+	// still exported (it merely starts after its parent ended).
+	if s.ended.Load() {
 		return ctx, nil, ErrSessionEnded
 	}
 	c := &LLMCall{sess: s}
@@ -138,9 +138,9 @@ func (c *LLMCall) End(resp LLMResponse, err error) {
 }
 
 // current is the span events go to and new child spans fall back to: the
-// agent's while it is open, else the session's. The caller holds sess.mu.
+// agent's while it is open, else the session's.
 func (sc *scope) current() trace.Span {
-	if a := sc.agent; a != nil && !a.ended {
+	if a := sc.agent; a != nil && !a.ended.Load() {
 		return a.span
 	}
 	return sc.sess.span

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -55,11 +56,12 @@ type Session struct {
 	start      time.Time
 	ctx        scopeCtx // the context Start returns
 
-	// mu guards ended and the ended flags of the session's agents; it is
-	// held for reading while recording into the session, so nothing is
-	// added to a span after it ended (the SDK would drop it silently).
+	// ended and the ended flags of the session's agents change only under
+	// mu; recording an event holds mu for reading, so no event is added to
+	// a span after it ended (the SDK would drop it silently). Starting spans
+	// only loads the flags.
 	mu    sync.RWMutex
-	ended bool
+	ended atomic.Bool
 
 	// Registry links, guarded by shard.mu.
 	shard      *shard
@@ -201,9 +203,7 @@ func (s *Session) Ended() bool {
 	if s == nil {
 		return true
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.ended
+	return s.ended.Load()
 }
 
 // End ends the session with state and a free-text reason, recorded as
@@ -213,7 +213,9 @@ func (s *Session) Ended() bool {
 // Only the first End counts: later calls change nothing and return
 // ErrSessionEnded. A state other than Success, Fail or Indeterminate returns
 // ErrInvalidEndState and leaves the session open. Spans of agents, LLM and
-// tool calls are not ended by End; end them yourself.
+// tool calls are not ended by End; end them yourself. A call racing with End
+// either succeeds or returns ErrSessionEnded; an event is never accepted and
+// then lost.
 func (s *Session) End(state EndState, reason string) error {
 	if s == nil {
 		return ErrNoSession
@@ -222,11 +224,11 @@ func (s *Session) End(state EndState, reason string) error {
 		return fmt.Errorf("%w: %q", ErrInvalidEndState, string(state))
 	}
 	s.mu.Lock()
-	if s.ended {
+	if s.ended.Load() {
 		s.mu.Unlock()
 		return ErrSessionEnded
 	}
-	s.ended = true
+	s.ended.Store(true)
 	s.mu.Unlock()
 
 	if reason != "" {
@@ -263,7 +265,7 @@ func (s *Session) EndOnExit(errp *error) {
 				perr = fmt.Errorf("panic: %v", r)
 			}
 			s.mu.RLock()
-			if !s.ended {
+			if !s.ended.Load() {
 				s.span.RecordError(perr)
 			}
 			s.mu.RUnlock()
@@ -277,7 +279,7 @@ func (s *Session) EndOnExit(errp *error) {
 	if errp != nil && *errp != nil {
 		err := *errp
 		s.mu.RLock()
-		if !s.ended {
+		if !s.ended.Load() {
 			s.span.RecordError(err)
 		}
 		s.mu.RUnlock()

@@ -57,9 +57,9 @@ func StartToolCall(ctx context.Context, name string, opts ...ToolOption) (contex
 		attrs = append(attrs, semconv.ToolCallArgumentsKey.String(truncate(c.arguments, s.maxContent)))
 	}
 
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.ended {
+	// Starting a span needs no lock: a span started while End runs is
+	// still exported (it merely starts after its parent ended).
+	if s.ended.Load() {
 		return ctx, nil, ErrSessionEnded
 	}
 	t := &ToolCall{sess: s}
