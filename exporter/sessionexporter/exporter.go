@@ -2,6 +2,7 @@ package sessionexporter // import "github.com/crewtrace/crewtrace/exporter/sessi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -290,10 +291,18 @@ func (e *sessionExporter) pushRecords(ctx context.Context, ld plogLogs) error {
 		return nil
 	}
 	err := e.sink.Write(ctx, recs)
+	var rejected *sink.Rejected
 	switch {
 	case err == nil:
 		e.tel.RecordsWritten.Add(ctx, int64(len(recs)))
 		return nil
+	case consumererror.IsPermanent(err) && errors.As(err, &rejected):
+		if stored := len(recs) - len(rejected.SessionIDs); stored > 0 {
+			e.tel.RecordsWritten.Add(ctx, int64(stored))
+		}
+		e.tel.SinkFailures.Add(ctx, int64(len(rejected.SessionIDs)), attrKindPermanent)
+		e.logger.Error("Sink rejected session records permanently; dropped",
+			zap.Strings("session_ids", rejected.SessionIDs), zap.Error(err))
 	case consumererror.IsPermanent(err):
 		e.tel.SinkFailures.Add(ctx, int64(len(recs)), attrKindPermanent)
 		e.logger.Error("Sink rejected session records permanently; dropped",

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,9 +16,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -26,6 +30,7 @@ import (
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/record"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/testgen"
 )
 
@@ -325,4 +330,56 @@ func TestHTTPSinkPermanentRejection(t *testing.T) {
 	}
 	sort.Strings(ids)
 	assert.Equal(t, []string{testgen.SessionID(1), testgen.SessionID(2)}, ids)
+}
+
+// stubSink returns a fixed error from Write.
+type stubSink struct{ err error }
+
+func (stubSink) Start(context.Context, component.Host) error { return nil }
+func (s stubSink) Write(context.Context, []record.Encoded) error {
+	return s.err
+}
+func (stubSink) Shutdown(context.Context) error { return nil }
+
+// pushRecords accounts for each outcome of the sink error contract.
+func TestPushRecordsOutcomes(t *testing.T) {
+	recs := []record.Encoded{{SessionID: "a", JSON: []byte(`{}`)}, {SessionID: "b", JSON: []byte(`{}`)}, {SessionID: "c", JSON: []byte(`{}`)}}
+	ld := plog.NewLogs()
+	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for _, r := range recs {
+		appendRecord(lrs, r.SessionID, r.Revision, r.JSON)
+	}
+	cause := errors.New("boom")
+	tests := []struct {
+		name                          string
+		err                           error
+		written, permanent, retryable int64
+		loggedIDs                     []any
+	}{
+		{name: "stored", written: 3},
+		{name: "retryable", err: cause, retryable: 3},
+		{name: "permanent", err: consumererror.NewPermanent(cause), permanent: 3, loggedIDs: []any{"a", "b", "c"}},
+		{name: "partly rejected", err: consumererror.NewPermanent(&sink.Rejected{SessionIDs: []string{"b"}, Err: cause}),
+			written: 2, permanent: 1, loggedIDs: []any{"b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tel := componenttest.NewTelemetry()
+			defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
+			tb, err := metadata.NewTelemetryBuilder(tel.NewTelemetrySettings())
+			require.NoError(t, err)
+			core, logs := observer.New(zap.InfoLevel)
+			e := &sessionExporter{sink: stubSink{tt.err}, tel: tb, logger: zap.New(core)}
+			assert.Equal(t, tt.err, e.pushRecords(context.Background(), ld))
+			h := &harness{tel: tel}
+			assert.Equal(t, tt.written, h.sum(t, metadata.MetricRecordsWritten))
+			assert.Equal(t, tt.permanent, h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "permanent")))
+			assert.Equal(t, tt.retryable, h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "retryable")))
+			if tt.loggedIDs != nil {
+				entries := logs.FilterMessage("Sink rejected session records permanently; dropped").All()
+				require.Len(t, entries, 1)
+				assert.Equal(t, tt.loggedIDs, entries[0].ContextMap()["session_ids"])
+			}
+		})
+	}
 }

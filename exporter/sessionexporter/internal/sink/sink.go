@@ -10,7 +10,10 @@
 //     their session IDs and dropped, never retried;
 //   - any other error: transient (destination down, timeout, 5xx); the batch
 //     is retried with backoff. exporterhelper.NewThrottleRetry may be used to
-//     honour a server's Retry-After.
+//     honour a server's Retry-After;
+//   - a *Rejected (wrapped with consumererror.NewPermanent): some records were
+//     rejected permanently and all the others stored; only the rejected ones
+//     are counted and logged as dropped.
 //
 // Records carry session_id and revision: a sink that stores records should
 // keep, per session, the one with the highest revision, so that retries and
@@ -23,6 +26,7 @@ package sink
 
 import (
 	"context"
+	"fmt"
 
 	"go.opentelemetry.io/collector/component"
 
@@ -39,3 +43,21 @@ type Sink interface {
 	// Shutdown flushes and releases resources. Write is not called after it.
 	Shutdown(ctx context.Context) error
 }
+
+// Rejected reports a batch of which some records were rejected permanently
+// while every other record was stored. Return it wrapped with
+// consumererror.NewPermanent.
+type Rejected struct {
+	// SessionIDs holds the session ID of each rejected record.
+	SessionIDs []string
+	// Err says why.
+	Err error
+}
+
+// Error implements error.
+func (e *Rejected) Error() string {
+	return fmt.Sprintf("%d session records rejected: %v", len(e.SessionIDs), e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *Rejected) Unwrap() error { return e.Err }
