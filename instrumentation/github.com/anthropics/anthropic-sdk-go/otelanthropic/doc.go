@@ -17,7 +17,8 @@
 // buffering: input tokens come from message_start, output tokens and the
 // stop reason from message_delta, and the span ends at message_stop, at an
 // error event, at a read error, or when the application closes the stream
-// early — the span is then marked crewtrace.llm.stream.abandoned.
+// (or cancels its context) early — the span is then marked
+// crewtrace.llm.stream.abandoned, not failed.
 //
 //	client := anthropic.NewClient(
 //		option.WithMiddleware(otelanthropic.Middleware()),

@@ -180,6 +180,22 @@ func TestMessageStreamAbandoned(t *testing.T) {
 	assert.Equal(t, codes.Unset, s.Status().Code, "closing early is the application's choice, not an error")
 }
 
+// Cancelling the context mid-stream is abandoning the stream, not a failure.
+func TestMessageStreamCancelled(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(e.ctx)
+	stream := e.client.Messages.NewStreaming(ctx, params(modelPaused))
+	require.True(t, stream.Next())
+	cancel()
+	for stream.Next() {
+	}
+	require.ErrorIs(t, stream.Err(), context.Canceled)
+
+	s := e.onlyLLMSpan(t)
+	assert.Equal(t, true, genAI(s)["crewtrace.llm.stream.abandoned"])
+	assert.Equal(t, codes.Unset, s.Status().Code)
+}
+
 func TestMessageStreamCut(t *testing.T) {
 	e := newEnv(t)
 	stream := e.client.Messages.NewStreaming(e.ctx, params(modelCut))

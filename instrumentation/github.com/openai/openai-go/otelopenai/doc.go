@@ -14,8 +14,9 @@
 //
 // Streamed responses (server-sent events) are read as the application reads
 // them, without buffering: the span ends at the stream's end marker, at a
-// read error, or when the application closes the stream early — the span is
-// then marked crewtrace.llm.stream.abandoned. Token counts of a chat
+// read error, or when the application closes the stream (or cancels its
+// context) early — the span is then marked crewtrace.llm.stream.abandoned,
+// not failed. Token counts of a chat
 // completion stream are only sent by the API when the request sets
 // stream_options.include_usage.
 //

@@ -2,7 +2,9 @@ package otelopenai
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -81,7 +83,7 @@ func Middleware(opts ...Option) option.Middleware {
 		case res.StatusCode >= 400:
 			endWithErrorBody(call, res)
 		case isEventStream(res.Header):
-			res.Body = &streamBody{rc: res.Body, call: call, span: span, res: r}
+			res.Body = &streamBody{rc: res.Body, ctx: ctx, call: call, span: span, res: r}
 		default:
 			endWithJSONBody(call, res, r)
 		}
@@ -200,6 +202,7 @@ func (r *result) response() otelsession.LLMResponse {
 // when the application closes the body first.
 type streamBody struct {
 	rc   io.ReadCloser
+	ctx  context.Context // the request's: its cancellation is the application's choice
 	call *otelsession.LLMCall
 	span trace.Span
 
@@ -227,6 +230,8 @@ func (b *streamBody) Read(p []byte) (int, error) {
 	case err == io.EOF:
 		b.parser.Flush()
 		b.finish(nil, false)
+	case err != nil && errors.Is(b.ctx.Err(), context.Canceled):
+		b.finish(nil, true) // the application cancelled the stream: abandoned
 	case err != nil:
 		b.finish(&streamCutError{err}, false)
 	case b.res.terminal:

@@ -202,6 +202,22 @@ func TestChatCompletionStreamAbandoned(t *testing.T) {
 	assert.Equal(t, codes.Unset, s.Status().Code, "closing early is the application's choice, not an error")
 }
 
+// Cancelling the context mid-stream is abandoning the stream, not a failure.
+func TestChatCompletionStreamCancelled(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(e.ctx)
+	stream := e.client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{Model: modelPaused, Messages: userMessage("hi")})
+	require.True(t, stream.Next())
+	cancel()
+	for stream.Next() {
+	}
+	require.ErrorIs(t, stream.Err(), context.Canceled)
+
+	s := e.onlyLLMSpan(t)
+	assert.Equal(t, true, genAI(s)["crewtrace.llm.stream.abandoned"])
+	assert.Equal(t, codes.Unset, s.Status().Code)
+}
+
 func TestChatCompletionStreamCut(t *testing.T) {
 	e := newEnv(t)
 	stream := e.client.Chat.Completions.NewStreaming(e.ctx, openai.ChatCompletionNewParams{Model: modelCut, Messages: userMessage("hi")})
