@@ -18,8 +18,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -382,4 +384,26 @@ func TestPushRecordsOutcomes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// With the sending queue disabled, a failed delivery comes back to the
+// emitter: still counted and logged, never silent.
+func TestUndeliveredWithoutQueueCounted(t *testing.T) {
+	srv := &recordServer{fail: -1, status: http.StatusForbidden, stored: map[string]int{}, seen: map[string]int{}}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	cfg := testConfig(t)
+	cfg.Sink = SinkHTTP
+	cfg.HTTP.Endpoint = ts.URL
+	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+	h := start(t, cfg)
+	h.consume(t, testgen.Session(1, 3), testgen.Session(2, 3))
+	require.NoError(t, h.exp.Shutdown(context.Background()))
+
+	assert.Equal(t, int64(2), h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "permanent")))
+	assert.Equal(t, int64(2), h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "enqueue")))
+	entries := h.logs.FilterMessage("Session records could not be queued for the sink; dropped").All()
+	require.Len(t, entries, 1)
+	ids := entries[0].ContextMap()["session_ids"].([]any)
+	assert.ElementsMatch(t, []any{testgen.SessionID(1), testgen.SessionID(2)}, ids)
 }
