@@ -4,17 +4,28 @@ go 1.26.0
 
 replace (
 	github.com/crewtrace/crewtrace => ../
+	github.com/crewtrace/crewtrace/instrumentation/github.com/openai/openai-go/otelopenai => ../instrumentation/github.com/openai/openai-go/otelopenai
 	github.com/crewtrace/crewtrace/otelsession/otelsetup => ../otelsession/otelsetup
 )
 
 require (
 	github.com/crewtrace/crewtrace v0.0.0-00010101000000-000000000000
+	github.com/crewtrace/crewtrace/instrumentation/github.com/openai/openai-go/otelopenai v0.0.0-00010101000000-000000000000
 	github.com/crewtrace/crewtrace/otelsession/otelsetup v0.0.0-00010101000000-000000000000
+	github.com/openai/openai-go/v3 v3.98.0
 	github.com/stretchr/testify v1.12.1
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0
 	go.opentelemetry.io/otel/sdk/metric v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
+)
+
+require (
+	github.com/coder/websocket v1.8.15 // indirect
+	github.com/tidwall/gjson v1.20.0 // indirect
+	github.com/tidwall/match v1.1.1 // indirect
+	github.com/tidwall/pretty v1.2.1 // indirect
+	github.com/tidwall/sjson v1.2.5 // indirect
 )
 
 require (
@@ -50,7 +61,7 @@ require (
 	go.opentelemetry.io/otel/sdk/log v1.47.0 // indirect
 	go.opentelemetry.io/proto/otlp v1.11.1 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
-	golang.org/x/net v0.59.0 // indirect
+	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260928230214-8a89bd6388cc // indirect
