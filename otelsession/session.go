@@ -189,8 +189,8 @@ func (s *Session) Name() string {
 	return s.name
 }
 
-// TraceID returns the ID of the session's trace. It is invalid (zero) when
-// the TracerProvider does not sample or record, e.g. the no-op provider.
+// TraceID returns the ID of the session's trace. It is zero with a no-op
+// TracerProvider (e.g. the global one when the program never set one).
 func (s *Session) TraceID() trace.TraceID {
 	if s == nil {
 		return trace.TraceID{}
