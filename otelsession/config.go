@@ -57,10 +57,10 @@ func WithTags(tags ...string) Option {
 
 // WithTracerProvider sets the TracerProvider of the session and of every span
 // created in it. The default is the global provider (otel.GetTracerProvider).
-// A nil provider keeps the default.
+// A nil provider (also a typed nil pointer) keeps the default.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return optionFunc(func(c config) config {
-		if tp != nil {
+		if !isNil(tp) {
 			c.tp = tp
 		}
 		return c
@@ -69,10 +69,10 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 
 // WithMeterProvider sets the MeterProvider the session's metrics are reported
 // through. The default is the global provider (otel.GetMeterProvider). A nil
-// provider keeps the default.
+// provider (also a typed nil pointer) keeps the default.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(c config) config {
-		if mp != nil {
+		if !isNil(mp) {
 			c.mp = mp
 		}
 		return c

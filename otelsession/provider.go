@@ -53,6 +53,15 @@ func (c *providerCache) get(p any, mk func(any) any) any {
 	return v
 }
 
+// isNil reports whether p is nil or a nil pointer, which would panic when used.
+func isNil(p any) bool {
+	if p == nil {
+		return true
+	}
+	v := reflect.ValueOf(p)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
 func isPointer(p any) bool {
 	t := reflect.TypeOf(p)
 	return t != nil && t.Kind() == reflect.Pointer

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/codes"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
@@ -390,4 +391,16 @@ func TestReturnedContextsDerive(t *testing.T) {
 	assert.ErrorIs(t, child.Err(), context.Canceled)
 	agent.End(nil)
 	require.NoError(t, sess.End(otelsession.Success, ""))
+}
+
+func TestNilProvidersKeepDefaults(t *testing.T) {
+	var tp *sdktrace.TracerProvider
+	var mp *sdkmetric.MeterProvider
+	assert.NotPanics(t, func() {
+		ctx, sess := otelsession.Start(context.Background(),
+			otelsession.WithTracerProvider(tp), otelsession.WithMeterProvider(mp),
+			otelsession.WithTracerProvider(nil), otelsession.WithMeterProvider(nil), nil)
+		require.NoError(t, otelsession.RecordEvent(ctx, otelsession.Event{Type: "x"}))
+		require.NoError(t, sess.End(otelsession.Success, ""))
+	})
 }
