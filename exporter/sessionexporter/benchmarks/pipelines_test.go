@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sort"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,15 +84,18 @@ func ceiling(tb testing.TB, w workload, _ string, _ int) string {
 	return ""
 }
 
-// sessionPipeline: the session exporter with its default file sink. Records
-// are emitted by Shutdown's drain, so no timer latency enters the
-// measurement (the baseline's wait_duration is 1ns for the same reason).
+// sessionPipeline: the session exporter with its default file sink and
+// grace_period 1ms, so its ticker (every 10ms) emits sessions while spans are
+// still arriving, as in steady state; Shutdown drains whatever is pending at
+// the end, so no run waits for a timer (the baseline's wait_duration is 1ns
+// for the same reason).
 func sessionPipeline(tb testing.TB, w workload, dir string, run int) string {
 	ctx := context.Background()
 	f := sessionexporter.NewFactory()
 	cfg := f.CreateDefaultConfig().(*sessionexporter.Config)
 	cfg.File.Path = filepath.Join(dir, fmt.Sprintf("sessions-%d.jsonl", run))
 	cfg.MaxSessions = 2 * w.sessions
+	cfg.GracePeriod = time.Millisecond
 	exp, err := f.CreateTraces(ctx, exportertest.NewNopSettings(component.MustNewType("session")), cfg)
 	require.NoError(tb, err)
 	require.NoError(tb, exp.Start(ctx, componenttest.NewNopHost()))
@@ -192,17 +196,29 @@ func BenchmarkPipelines(b *testing.B) {
 	b.Run("groupbytrace_fileexporter", func(b *testing.B) { benchPipeline(b, groupByTracePipeline) })
 }
 
+// processCPU is the user+system CPU time the process has used (all threads:
+// pipeline goroutines, GC, the runtime), the load-independent cost measure.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // BenchmarkInterleaved runs the three pipelines one after the other inside
 // every iteration (rotating which goes first), so that all of them see the
 // same machine load — on shared cores that matters more than anything else.
-// It reports each pipeline's spans/s and B/span over the whole run and the
-// median over iterations of the per-iteration throughput ratio.
+// It reports each pipeline's spans/s, B/span and CPU-ns/span (process CPU
+// time, all threads) over the whole run, the median over iterations of the
+// per-iteration throughput ratio, and the CPU-per-span ratio.
 func BenchmarkInterleaved(b *testing.B) {
 	w := newWorkload(b, benchSessions, spansPerSession)
 	dir := b.TempDir()
 	names := []string{"ceiling", "session", "groupbytrace"}
 	pipes := []pipeline{ceiling, sessionPipeline, groupByTracePipeline}
 	elapsed := make([]time.Duration, len(pipes))
+	cpu := make([]time.Duration, len(pipes))
 	allocated := make([]uint64, len(pipes))
 	var ratios []float64
 	var ms runtime.MemStats
@@ -213,9 +229,11 @@ func BenchmarkInterleaved(b *testing.B) {
 			p := (run + k) % len(pipes)
 			runtime.ReadMemStats(&ms)
 			before := ms.TotalAlloc
+			cpuBefore := processCPU()
 			start := time.Now()
 			out := pipes[p](b, w, dir, run)
 			took[p] = time.Since(start)
+			cpu[p] += processCPU() - cpuBefore
 			runtime.ReadMemStats(&ms)
 			allocated[p] += ms.TotalAlloc - before
 			elapsed[p] += took[p]
@@ -230,7 +248,9 @@ func BenchmarkInterleaved(b *testing.B) {
 	for p, name := range names {
 		b.ReportMetric(spans/elapsed[p].Seconds(), name+"_spans/s")
 		b.ReportMetric(float64(allocated[p])/spans, name+"_B/span")
+		b.ReportMetric(float64(cpu[p].Nanoseconds())/spans, name+"_cpu-ns/span")
 	}
+	b.ReportMetric(float64(cpu[2])/float64(cpu[1]), "cpu_per_span_ratio_x")
 	sort.Float64s(ratios)
 	b.ReportMetric(ratios[len(ratios)/2], "median_throughput_x")
 	b.ReportMetric(float64(allocated[1])/float64(allocated[2]), "bytes_per_span_ratio")
