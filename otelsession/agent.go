@@ -134,12 +134,36 @@ func (a *Agent) End(err error) {
 // setError records err on span the way OTel conventions ask: an exception
 // event, error.type and status Error.
 func setError(span trace.Span, err error) {
-	span.RecordError(err)
+	msg := recordException(span, err)
 	span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
-	span.SetStatus(codes.Error, err.Error())
+	span.SetStatus(codes.Error, msg)
 }
 
 // errorType is the error.type of err: its Go type.
 func errorType(err error) string {
 	return fmt.Sprintf("%T", err)
+}
+
+// errorMessage is err.Error(), or a description when Error panics (a typed
+// nil pointer, say): user errors must not crash the program through us.
+func errorMessage(err error) (msg string, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg, ok = fmt.Sprintf("%T (Error panicked: %v)", err, r), false
+		}
+	}()
+	return err.Error(), true
+}
+
+// recordException adds OTel's "exception" event for err with attrs, via
+// span.RecordError unless err.Error panics, and returns the message.
+func recordException(span trace.Span, err error, attrs ...attribute.KeyValue) string {
+	msg, ok := errorMessage(err)
+	if ok {
+		span.RecordError(err, trace.WithAttributes(attrs...))
+		return msg
+	}
+	attrs = append(attrs, semconv.ExceptionTypeKey.String(errorType(err)), semconv.ExceptionMessageKey.String(msg))
+	span.AddEvent(semconv.ExceptionEventName, trace.WithAttributes(attrs...))
+	return msg
 }

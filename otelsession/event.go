@@ -117,7 +117,7 @@ func record(ctx context.Context, ev Event, err error) error {
 	case kind != KindError:
 		span.AddEvent(ev.Type, trace.WithAttributes(attrs...))
 	case err != nil:
-		span.RecordError(err, trace.WithAttributes(attrs...))
+		recordException(span, err, attrs...)
 	default:
 		attrs = append(attrs, semconv.ExceptionTypeKey.String(ev.Type))
 		span.AddEvent(semconv.ExceptionEventName, trace.WithAttributes(attrs...))

@@ -71,3 +71,37 @@ func TestSmallAccessors(t *testing.T) {
 	assert.NotContains(t, attrs(tl.Attributes()), "gen_ai.tool.call.arguments", "negative capture limit: off")
 	assert.NotContains(t, attrs(tl.Attributes()), "gen_ai.tool.call.result")
 }
+
+// badErr's Error dereferences its receiver: a typed nil *badErr panics.
+type badErr struct{ msg string }
+
+func (e *badErr) Error() string { return e.msg }
+
+func TestPanickingErrorsDoNotPanic(t *testing.T) {
+	e := newEnv(t)
+	var nilErr *badErr
+	run := func() (err error) {
+		ctx, sess := otelsession.Start(context.Background(), e.opts(otelsession.WithName("bad"))...)
+		defer sess.EndOnExit(&err)
+		actx, agent, err := sess.StartAgent(ctx, "a")
+		require.NoError(t, err)
+		require.NoError(t, otelsession.RecordError(actx, "bad_error", nilErr))
+		_, call, err := otelsession.StartLLMCall(actx, otelsession.LLMRequest{Model: "m"})
+		require.NoError(t, err)
+		call.End(otelsession.LLMResponse{}, nilErr)
+		agent.End(nilErr)
+		return nilErr
+	}
+	assert.NotPanics(t, func() { _ = run() })
+	spans := e.byName(t)
+	want := "*otelsession_test.badErr (Error panicked: runtime error: invalid memory address or nil pointer dereference)"
+	assert.Equal(t, want, attrs(spans["session bad"].Attributes())["crewtrace.session.end_reason"])
+	assert.Equal(t, want, spans["chat m"].Status().Description)
+	assert.Equal(t, codes.Error, spans["invoke_agent a"].Status().Code)
+	evs := spans["invoke_agent a"].Events()
+	require.Len(t, evs, 2, "the error event, then the agent's own error")
+	assert.Equal(t, map[string]any{
+		"crewtrace.event.kind": "error", "crewtrace.event.type": "bad_error",
+		"exception.type": "*otelsession_test.badErr", "exception.message": want,
+	}, attrs(evs[0].Attributes))
+}

@@ -266,7 +266,7 @@ func (s *Session) EndOnExit(errp *error) {
 			}
 			s.mu.RLock()
 			if !s.ended.Load() {
-				s.span.RecordError(perr)
+				recordException(s.span, perr)
 			}
 			s.mu.RUnlock()
 			_ = s.End(Fail, fmt.Sprintf("panic: %v", r))
@@ -280,10 +280,11 @@ func (s *Session) EndOnExit(errp *error) {
 		err := *errp
 		s.mu.RLock()
 		if !s.ended.Load() {
-			s.span.RecordError(err)
+			recordException(s.span, err)
 		}
 		s.mu.RUnlock()
-		_ = s.End(Fail, err.Error())
+		msg, _ := errorMessage(err)
+		_ = s.End(Fail, msg)
 		return
 	}
 	_ = s.End(Success, "")
