@@ -6,9 +6,6 @@ import (
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/record"
 )
 
-// plogLogs is the carrier type of the records queue.
-type plogLogs = plog.Logs
-
 // Attribute keys of a record carried as a log record.
 const (
 	carrierSessionID = "session_id"

@@ -285,7 +285,7 @@ func (e *sessionExporter) countEmitted(ctx context.Context, r *record.Record) {
 
 // pushRecords is the records exporter's consumer: it hands a batch to the
 // sink and accounts for the outcome.
-func (e *sessionExporter) pushRecords(ctx context.Context, ld plogLogs) error {
+func (e *sessionExporter) pushRecords(ctx context.Context, ld plog.Logs) error {
 	recs := fromLogs(ld)
 	if len(recs) == 0 {
 		return nil
