@@ -31,14 +31,16 @@
 // sets a global. Package otelsetup (its own module) builds OTLP providers
 // from the standard OTEL_* environment variables.
 //
-//	ctx, sess := otelsession.Start(ctx, otelsession.WithName("triage"))
-//	defer sess.EndOnExit(&err)
-//	ctx, agent, err := sess.StartAgent(ctx, "researcher")
-//	if err != nil {
-//		return err
+//	func runTask(ctx context.Context) (err error) {
+//		ctx, sess := otelsession.Start(ctx, otelsession.WithName("triage"))
+//		defer sess.EndOnExit(&err) // Success, or Fail with err or a panic
+//		ctx, agent, err := sess.StartAgent(ctx, "researcher")
+//		if err != nil {
+//			return err
+//		}
+//		defer func() { agent.End(err) }()
+//		_, call, _ := otelsession.StartLLMCall(ctx, otelsession.LLMRequest{Provider: "openai", Model: "gpt-4o"})
+//		call.End(otelsession.LLMResponse{InputTokens: 120, OutputTokens: 40}, nil)
+//		return otelsession.RecordAction(ctx, "search", map[string]any{"query": "otel"})
 //	}
-//	defer agent.End(err)
-//	ctx, call, _ := otelsession.StartLLMCall(ctx, otelsession.LLMRequest{Provider: "openai", Model: "gpt-4o"})
-//	call.End(otelsession.LLMResponse{InputTokens: 120, OutputTokens: 40}, nil)
-//	_ = otelsession.RecordAction(ctx, "search", map[string]any{"query": "otel"})
 package otelsession // import "github.com/crewtrace/crewtrace/otelsession"
