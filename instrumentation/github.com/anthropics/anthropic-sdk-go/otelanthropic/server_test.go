@@ -31,9 +31,15 @@ type fakeAnthropic struct {
 }
 
 func newFakeAnthropic(tb testing.TB) *fakeAnthropic {
+	f := startFakeAnthropic()
+	tb.Cleanup(f.Close)
+	return f
+}
+
+// startFakeAnthropic starts a fake server; Close it when done.
+func startFakeAnthropic() *fakeAnthropic {
 	f := &fakeAnthropic{release: make(chan struct{})}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
-	tb.Cleanup(f.Close)
 	return f
 }
 

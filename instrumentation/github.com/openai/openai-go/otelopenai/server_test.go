@@ -30,9 +30,15 @@ type fakeOpenAI struct {
 }
 
 func newFakeOpenAI(tb testing.TB) *fakeOpenAI {
+	f := startFakeOpenAI()
+	tb.Cleanup(f.Close)
+	return f
+}
+
+// startFakeOpenAI starts a fake server; Close it when done.
+func startFakeOpenAI() *fakeOpenAI {
 	f := &fakeOpenAI{release: make(chan struct{})}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
-	tb.Cleanup(f.Close)
 	return f
 }
 

@@ -31,6 +31,9 @@ func newFakeServer(tb testing.TB) *httptest.Server {
 	return srv
 }
 
+// startFakeServer starts a fake server; Close it when done.
+func startFakeServer() *httptest.Server { return httptest.NewServer(http.HandlerFunc(serve)) }
+
 type fakeRequest struct {
 	Model    string            `json:"model"`
 	Stream   bool              `json:"stream"`
