@@ -366,3 +366,33 @@ func TestConcurrentAgents(t *testing.T) {
 		assert.Equal(t, 1, parents[id], "one call under each agent")
 	}
 }
+
+// With the SDK's own spans on (here through the session's provider, as a
+// registered global provider would), the call has two spans: the SDK's, under
+// the agent, and the session's LLM span under it — which is why the README
+// recommends option.WithoutOpenTelemetry.
+func TestWithSDKSpans(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	ctx, sess := otelsession.Start(context.Background(), otelsession.WithTracerProvider(tp))
+	ctx, _, err := sess.StartAgent(ctx, "writer")
+	require.NoError(t, err)
+	srv := newFakeAnthropic(t)
+	client := anthropic.NewClient(option.WithBaseURL(srv.URL), option.WithAPIKey("k"), option.WithMaxRetries(0),
+		option.WithTracerProvider(tp), option.WithMiddleware(otelanthropic.Middleware()))
+	_, err = client.Messages.New(ctx, params("claude-test"))
+	require.NoError(t, err)
+
+	byName := make(map[string]sdktrace.ReadOnlySpan)
+	for _, s := range rec.Ended() {
+		byName[s.Name()] = s
+	}
+	sdkSpan, ok := byName["anthropic.messages.create"]
+	require.True(t, ok, "the SDK's span")
+	llm, ok := byName["chat claude-test"]
+	require.True(t, ok, "the session's LLM span")
+	assert.Equal(t, trace.SpanContextFromContext(ctx).SpanID(), sdkSpan.Parent().SpanID())
+	assert.Equal(t, sdkSpan.SpanContext().SpanID(), llm.Parent().SpanID())
+	assert.Equal(t, sess.ID(), attrs(llm)["session.id"].AsString())
+}
