@@ -78,6 +78,8 @@ func Middleware(opts ...Option) option.Middleware {
 			call.End(otelsession.LLMResponse{}, err)
 			return res, err
 		}
+		// otelsession does not say whether the session captures content, so
+		// the completion is gathered always; otelsession drops it when off.
 		r := &result{op: op, capture: true}
 		switch {
 		case res.StatusCode >= 400:
