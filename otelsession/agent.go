@@ -139,9 +139,15 @@ func setError(span trace.Span, err error) {
 	span.SetStatus(codes.Error, msg)
 }
 
-// errorType is the error.type of err: its Go type.
-func errorType(err error) string {
-	return fmt.Sprintf("%T", err)
+// errorType is the error.type of err (semconv.ErrorType: its ErrorType
+// method, else its Go type); the Go type alone if that method panics.
+func errorType(err error) (typ string) {
+	defer func() {
+		if recover() != nil {
+			typ = fmt.Sprintf("%T", err)
+		}
+	}()
+	return semconv.ErrorType(err)
 }
 
 // errorMessage is err.Error(), or a description when Error panics (a typed

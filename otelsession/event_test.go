@@ -3,6 +3,7 @@ package otelsession_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -104,4 +105,22 @@ func TestPanickingErrorsDoNotPanic(t *testing.T) {
 		"crewtrace.event.kind": "error", "crewtrace.event.type": "bad_error",
 		"exception.type": "*otelsession_test.badErr", "exception.message": want,
 	}, attrs(evs[0].Attributes))
+}
+
+type rateLimited struct{}
+
+func (rateLimited) Error() string     { return "429" }
+func (rateLimited) ErrorType() string { return "rate_limit" }
+
+// error.type follows the OTel convention: an ErrorType method wins.
+func TestErrorTypeConvention(t *testing.T) {
+	e := newEnv(t)
+	ctx, sess := otelsession.Start(context.Background(), e.opts()...)
+	_, call, err := otelsession.StartLLMCall(ctx, otelsession.LLMRequest{Model: "m"})
+	require.NoError(t, err)
+	call.End(otelsession.LLMResponse{}, fmt.Errorf("chat: %w", rateLimited{}))
+	require.NoError(t, sess.End(otelsession.Success, ""))
+	spans := e.byName(t)
+	assert.Equal(t, "rate_limit", attrs(spans["chat m"].Attributes())["error.type"])
+	assert.Equal(t, "chat: 429", spans["chat m"].Status().Description)
 }

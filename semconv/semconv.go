@@ -158,6 +158,12 @@ func ChatSpanName(model string) string { return spanName(ChatSpanPrefix, model) 
 // ToolSpanName is the name of a tool span: "execute_tool <tool>".
 func ToolSpanName(tool string) string { return spanName(ToolSpanPrefix, tool) }
 
+// ErrorType is the error.type value for err, as the OpenTelemetry semantic
+// conventions define it: the result of an ErrorType() string method of err
+// (or of an error it wraps), else the Go type of err (fmt wrapping removed),
+// e.g. "*errors.errorString" or "net/http.ProtocolError"; "_OTHER" for nil.
+func ErrorType(err error) string { return otelsemconv.ErrorType(err).Value.AsString() }
+
 // spanName follows the GenAI convention: the operation alone when the subject is unknown.
 func spanName(prefix, subject string) string {
 	if subject == "" {

@@ -1,6 +1,8 @@
 package semconv
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -45,4 +47,17 @@ func TestSpanNames(t *testing.T) {
 	assert.Equal(t, "execute_tool search", ToolSpanName("search"))
 	assert.Equal(t, "chat", ChatSpanName(""), "an unknown subject leaves the operation alone")
 	assert.Equal(t, "embeddings text-embedding-3-small", LLMSpanName(OperationEmbeddings, "text-embedding-3-small"))
+}
+
+type typedError struct{}
+
+func (typedError) Error() string     { return "typed" }
+func (typedError) ErrorType() string { return "rate_limit" }
+
+func TestErrorType(t *testing.T) {
+	assert.Equal(t, "*errors.errorString", ErrorType(errors.New("x")))
+	assert.Equal(t, "*errors.errorString", ErrorType(fmt.Errorf("wrapped: %w", errors.New("x"))), "fmt wrapping is looked through")
+	assert.Equal(t, "rate_limit", ErrorType(typedError{}), "an ErrorType method wins")
+	assert.Equal(t, "rate_limit", ErrorType(fmt.Errorf("call: %w", typedError{})))
+	assert.Equal(t, "_OTHER", ErrorType(nil))
 }
