@@ -407,3 +407,39 @@ func TestUndeliveredWithoutQueueCounted(t *testing.T) {
 	ids := entries[0].ContextMap()["session_ids"].([]any)
 	assert.ElementsMatch(t, []any{testgen.SessionID(1), testgen.SessionID(2)}, ids)
 }
+
+// Many goroutines feeding spans of interleaved sessions at once: every
+// session comes out exactly once, with all of its spans.
+func TestConcurrentConsumers(t *testing.T) {
+	cfg := testConfig(t)
+	h := start(t, cfg)
+	const sessions, spansEach, workers = 60, 12, 6
+	var parts []ptrace.Traces
+	for i := 0; i < sessions; i++ {
+		parts = append(parts, testgen.Split(testgen.Session(i, spansEach))...)
+	}
+	parts = testgen.Shuffle(parts, 3)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(parts); i += workers {
+				assert.NoError(t, h.exp.ConsumeTraces(context.Background(), parts[i]))
+			}
+		}(w)
+	}
+	wg.Wait()
+	require.NoError(t, h.exp.Shutdown(context.Background()))
+
+	recs := readRecords(t, cfg.File.Path)
+	require.Len(t, recs, sessions)
+	seen := map[string]bool{}
+	for _, r := range recs {
+		assert.False(t, seen[r.SessionID], "duplicate record for %s", r.SessionID)
+		seen[r.SessionID] = true
+		assert.Equal(t, spansEach, r.SpanCount)
+		assert.True(t, r.Complete)
+		assert.Equal(t, 0, r.Revision)
+	}
+}
