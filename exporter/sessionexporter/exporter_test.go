@@ -292,19 +292,30 @@ func TestHTTPSinkRecoversFromOutage(t *testing.T) {
 	h := httpHarness(t, srv)
 	const n = 10
 	want := map[string]int{}
-	for i := 0; i < n; i++ {
+	first := testgen.Split(testgen.Session(0, 8))
+	late := first[len(first)-1]
+	h.consume(t, first[:len(first)-1]...)
+	want[testgen.SessionID(0)+"/0"] = 1
+	for i := 1; i < n; i++ {
 		h.consume(t, testgen.Session(i, 8))
 		want[testgen.SessionID(i)+"/0"] = 1
 	}
 	h.clock.Advance(testGrace)
 	require.Eventually(t, func() bool { stored, _ := srv.snapshot(); return len(stored) == n }, 20*time.Second, 5*time.Millisecond)
+
+	// A span arriving after its session was delivered: revision 1, nothing else.
+	h.consume(t, late)
+	want[testgen.SessionID(0)+"/1"] = 1
+	h.clock.Advance(testGrace)
+	require.Eventually(t, func() bool { stored, _ := srv.snapshot(); return len(stored) == n+1 }, 20*time.Second, 5*time.Millisecond)
 	require.NoError(t, h.exp.Shutdown(context.Background()))
 
 	stored, _ := srv.snapshot()
-	assert.Equal(t, want, stored, "every record delivered exactly once")
+	assert.Equal(t, want, stored, "every record delivered exactly once; the only repeat of a session is its revision")
 	assert.Positive(t, h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "retryable")))
 	assert.Zero(t, h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "permanent")))
-	assert.Equal(t, int64(n), h.sum(t, metadata.MetricRecordsWritten))
+	assert.Equal(t, int64(n+1), h.sum(t, metadata.MetricRecordsWritten))
+	assert.Equal(t, int64(1), h.sum(t, metadata.MetricRevisions))
 }
 
 func TestHTTPSinkPermanentRejection(t *testing.T) {
