@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 
 	"github.com/google/uuid"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
@@ -65,14 +64,16 @@ func (s *Session) StartAgent(ctx context.Context, name string, opts ...AgentOpti
 		return ctx, nil, ErrSessionEnded
 	}
 	a := &Agent{id: id, name: name, sess: s}
-	attrs := []attribute.KeyValue{
+	sb := getScratch()
+	attrs := append(sb.attrs[:0],
 		semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),
 		semconv.SpanKindKey.String(semconv.SpanKindAgent),
 		semconv.OperationNameKey.String(semconv.OperationInvokeAgent),
 		semconv.AgentNameKey.String(name),
 		semconv.AgentIDKey.String(id),
-	}
-	ctx, a.span = s.tracer.Start(s.parent(ctx, s.span), names.get(nameAgentSpan, "", name), trace.WithAttributes(attrs...))
+	)
+	ctx, a.span = s.tracer.Start(s.parent(ctx, s.span), names.get(nameAgentSpan, "", name), sb.spanOpts(len(attrs))...)
+	sb.put(len(attrs))
 	s.inst.agents.Add(context.Background(), 1)
 	a.ctx = scopeCtx{Context: ctx, sc: scope{sess: s, agent: a}}
 	return &a.ctx, a, nil
@@ -161,15 +162,17 @@ func errorMessage(err error) (msg string, ok bool) {
 	return err.Error(), true
 }
 
-// recordException adds OTel's "exception" event for err with attrs, via
-// span.RecordError unless err.Error panics, and returns the message.
-func recordException(span trace.Span, err error, attrs ...attribute.KeyValue) string {
+// recordException adds OTel's "exception" event for err with opts (the
+// event's other attributes), via span.RecordError unless err.Error panics,
+// and returns the message.
+func recordException(span trace.Span, err error, opts ...trace.EventOption) string {
 	msg, ok := errorMessage(err)
 	if ok {
-		span.RecordError(err, trace.WithAttributes(attrs...))
+		span.RecordError(err, opts...)
 		return msg
 	}
-	attrs = append(attrs, semconv.ExceptionTypeKey.String(errorType(err)), semconv.ExceptionMessageKey.String(msg))
-	span.AddEvent(semconv.ExceptionEventName, trace.WithAttributes(attrs...))
+	opts = append(opts[:len(opts):len(opts)], trace.WithAttributes(
+		semconv.ExceptionTypeKey.String(errorType(err)), semconv.ExceptionMessageKey.String(msg)))
+	span.AddEvent(semconv.ExceptionEventName, opts...)
 	return msg
 }

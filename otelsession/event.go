@@ -88,7 +88,16 @@ func record(ctx context.Context, ev Event, err error) error {
 	if kind == KindError && err == nil {
 		n++
 	}
-	attrs := make([]attribute.KeyValue, 0, n)
+	// The attributes go to a scratch buffer (see scratch) unless there are
+	// too many; the scratch is returned to its pool on every path below.
+	var sb *scratch
+	var attrs []attribute.KeyValue
+	if n <= scratchAttrs {
+		sb = getScratch()
+		attrs = sb.attrs[:0]
+	} else {
+		attrs = make([]attribute.KeyValue, 0, n)
+	}
 	attrs = append(attrs, semconv.EventKindKey.String(string(kind)), semconv.EventTypeKey.String(ev.Type))
 	if ev.Returns != nil {
 		attrs = append(attrs, semconv.EventReturnsKey.String(stringify(ev.Returns)))
@@ -98,13 +107,25 @@ func record(ctx context.Context, ev Event, err error) error {
 		for k, v := range ev.Params {
 			val, ok := paramValue(v)
 			if !ok {
+				if sb != nil {
+					sb.put(len(attrs))
+				}
 				return s.inst.eventRejected(semconv.EventRejectInvalidParam,
 					fmt.Errorf("%w: param %q has unsupported type %T", ErrInvalidEvent, k, v))
 			}
 			attrs = append(attrs, attribute.KeyValue{Key: paramKey(k), Value: val})
 		}
-		params := attrs[start:]
-		slices.SortFunc(params, func(a, b attribute.KeyValue) int { return cmp.Compare(a.Key, b.Key) })
+		sortAttrs(attrs[start:])
+	}
+	if kind == KindError && err == nil {
+		attrs = append(attrs, semconv.ExceptionTypeKey.String(ev.Type))
+	}
+	var opts []trace.EventOption
+	if sb != nil {
+		opts = sb.eventOpts(len(attrs))
+		defer sb.put(len(attrs))
+	} else {
+		opts = []trace.EventOption{trace.WithAttributes(attrs...)}
 	}
 
 	s.mu.RLock()
@@ -115,15 +136,29 @@ func record(ctx context.Context, ev Event, err error) error {
 	span := sc.current()
 	switch {
 	case kind != KindError:
-		span.AddEvent(ev.Type, trace.WithAttributes(attrs...))
+		span.AddEvent(ev.Type, opts...)
 	case err != nil:
-		recordException(span, err, attrs...)
+		recordException(span, err, opts...)
 	default:
-		attrs = append(attrs, semconv.ExceptionTypeKey.String(ev.Type))
-		span.AddEvent(semconv.ExceptionEventName, trace.WithAttributes(attrs...))
+		span.AddEvent(semconv.ExceptionEventName, opts...)
 	}
 	s.inst.eventRecorded(kind)
 	return nil
+}
+
+// sortAttrs sorts attributes by key, in place: an insertion sort for the
+// handful of params events usually have (no call through a comparison
+// func), slices.SortFunc beyond.
+func sortAttrs(kv []attribute.KeyValue) {
+	if len(kv) > 12 {
+		slices.SortFunc(kv, func(a, b attribute.KeyValue) int { return cmp.Compare(a.Key, b.Key) })
+		return
+	}
+	for i := 1; i < len(kv); i++ {
+		for j := i; j > 0 && kv[j].Key < kv[j-1].Key; j-- {
+			kv[j], kv[j-1] = kv[j-1], kv[j]
+		}
+	}
 }
 
 // paramValue converts a supported event parameter to an attribute value.

@@ -63,12 +63,13 @@ func StartLLMCall(ctx context.Context, req LLMRequest) (context.Context, *LLMCal
 	if op == "" {
 		op = semconv.OperationChat
 	}
-	n := 6
-	if s.maxContent > 0 && req.Prompt != "" {
-		n++
+	// Starting a span needs no lock: a span started while End runs is
+	// still exported (it merely starts after its parent ended).
+	if s.ended.Load() {
+		return ctx, nil, ErrSessionEnded
 	}
-	attrs := make([]attribute.KeyValue, 0, n)
-	attrs = append(attrs, semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),
+	sb := getScratch()
+	attrs := append(sb.attrs[:0], semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),
 		semconv.SpanKindKey.String(semconv.SpanKindLLM),
 		semconv.OperationNameKey.String(op))
 	if req.Provider != "" {
@@ -80,15 +81,10 @@ func StartLLMCall(ctx context.Context, req LLMRequest) (context.Context, *LLMCal
 	if s.maxContent > 0 && req.Prompt != "" {
 		attrs = append(attrs, semconv.InputMessagesKey.String(truncate(req.Prompt, s.maxContent)))
 	}
-
-	// Starting a span needs no lock: a span started while End runs is
-	// still exported (it merely starts after its parent ended).
-	if s.ended.Load() {
-		return ctx, nil, ErrSessionEnded
-	}
 	c := &LLMCall{sess: s}
 	ctx, c.span = s.tracer.Start(s.parent(ctx, sc.current()), names.get(nameLLMSpan, op, req.Model),
-		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+		sb.spanOpts(len(attrs), trace.WithSpanKind(trace.SpanKindClient))...)
+	sb.put(len(attrs))
 	return ctx, c, nil
 }
 

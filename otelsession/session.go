@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -142,15 +141,8 @@ func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
 		inst:       instrumentsFor(c.mp),
 		maxContent: c.maxContent,
 	}
-	n := 4
-	if c.name != "" {
-		n += 2
-	}
-	if len(c.tags) > 0 {
-		n++
-	}
-	attrs := make([]attribute.KeyValue, 0, n)
-	attrs = append(attrs, semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),
+	sb := getScratch()
+	attrs := append(sb.attrs[:0], semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),
 		semconv.SpanKindKey.String(semconv.SpanKindSession),
 		semconv.OperationNameKey.String(semconv.OperationInvokeWorkflow))
 	if c.name != "" {
@@ -159,12 +151,15 @@ func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
 	if len(c.tags) > 0 {
 		attrs = append(attrs, semconv.SessionTagsKey.StringSlice(c.tags))
 	}
-	startOpts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithAttributes(attrs...)}
+	var startOpts []trace.SpanStartOption
 	if c.link.IsValid() {
-		startOpts = append(startOpts, trace.WithLinks(trace.Link{SpanContext: c.link}))
+		startOpts = sb.spanOpts(len(attrs), trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: c.link}))
+	} else {
+		startOpts = sb.spanOpts(len(attrs), trace.WithNewRoot())
 	}
 	s.start = time.Now()
 	ctx, s.span = s.tracer.Start(ctx, semconv.SessionSpanName(c.name), startOpts...)
+	sb.put(len(attrs))
 	s.traceID = s.span.SpanContext().TraceID()
 
 	s.inst.active.Add(context.Background(), 1)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/crewtrace/crewtrace/semconv"
@@ -38,15 +37,13 @@ func StartToolCall(ctx context.Context, name string, opts ...ToolOption) (contex
 		c = newToolConfig(opts)
 	}
 	s := sc.sess
-	n := 5
-	if c.callID != "" {
-		n++
+	// Starting a span needs no lock: a span started while End runs is
+	// still exported (it merely starts after its parent ended).
+	if s.ended.Load() {
+		return ctx, nil, ErrSessionEnded
 	}
-	if s.maxContent > 0 && c.hasArgs {
-		n++
-	}
-	attrs := make([]attribute.KeyValue, 0, n)
-	attrs = append(attrs, semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),
+	sb := getScratch()
+	attrs := append(sb.attrs[:0], semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),
 		semconv.SpanKindKey.String(semconv.SpanKindTool),
 		semconv.OperationNameKey.String(semconv.OperationExecuteTool),
 		semconv.ToolNameKey.String(name))
@@ -56,14 +53,9 @@ func StartToolCall(ctx context.Context, name string, opts ...ToolOption) (contex
 	if s.maxContent > 0 && c.hasArgs {
 		attrs = append(attrs, semconv.ToolCallArgumentsKey.String(truncate(c.arguments, s.maxContent)))
 	}
-
-	// Starting a span needs no lock: a span started while End runs is
-	// still exported (it merely starts after its parent ended).
-	if s.ended.Load() {
-		return ctx, nil, ErrSessionEnded
-	}
 	t := &ToolCall{sess: s}
-	ctx, t.span = s.tracer.Start(s.parent(ctx, sc.current()), names.get(nameToolSpan, "", name), trace.WithAttributes(attrs...))
+	ctx, t.span = s.tracer.Start(s.parent(ctx, sc.current()), names.get(nameToolSpan, "", name), sb.spanOpts(len(attrs))...)
+	sb.put(len(attrs))
 	return ctx, t, nil
 }
 
