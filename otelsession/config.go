@@ -167,11 +167,15 @@ func (f toolOptionFunc) applyTool(c toolConfig) toolConfig { return f(c) }
 
 // WithToolCallID records the tool call's ID (gen_ai.tool.call.id), as given
 // by the model.
-func WithToolCallID(id string) ToolOption {
-	return toolOptionFunc(func(c toolConfig) toolConfig {
-		c.callID = id
-		return c
-	})
+func WithToolCallID(id string) ToolOption { return toolCallID(id) }
+
+// toolCallID is WithToolCallID's option: a string, not a closure, so a
+// constant ID costs no allocation.
+type toolCallID string
+
+func (id toolCallID) applyTool(c toolConfig) toolConfig {
+	c.callID = string(id)
+	return c
 }
 
 // WithToolArguments records the tool call's arguments

@@ -47,6 +47,9 @@ type LLMCall struct {
 	sess  *Session
 	span  trace.Span
 	ended atomic.Bool
+	// end holds the response attributes End sets: part of the call's own
+	// allocation instead of one more (written once, by the first End).
+	end [6]attribute.KeyValue
 }
 
 // StartLLMCall starts an LLM call span ("<operation> <model>", SpanKind
@@ -83,10 +86,13 @@ func StartLLMCall(ctx context.Context, req LLMRequest) (context.Context, *LLMCal
 	}
 	c := &LLMCall{sess: s}
 	ctx, c.span = s.tracer.Start(s.parent(ctx, sc.current()), names.get(nameLLMSpan, op, req.Model),
-		sb.spanOpts(len(attrs), trace.WithSpanKind(trace.SpanKindClient))...)
+		sb.spanOpts(len(attrs), spanKindClient)...)
 	sb.put(len(attrs))
 	return ctx, c, nil
 }
+
+// spanKindClient is made once: trace.WithSpanKind allocates on every call.
+var spanKindClient = trace.WithSpanKind(trace.SpanKindClient)
 
 // End ends the LLM call with its response. A non-nil err is recorded (an
 // exception event, error.type, status Error). Only the first call counts.
@@ -105,7 +111,7 @@ func (c *LLMCall) End(resp LLMResponse, err error) {
 		c.span.End()
 		return
 	}
-	attrs := make([]attribute.KeyValue, 0, n)
+	attrs := c.end[:0]
 	if resp.ResponseModel != "" {
 		attrs = append(attrs, semconv.ResponseModelKey.String(resp.ResponseModel))
 	}

@@ -33,7 +33,9 @@ type scratch struct {
 	// carries whatever attrs[:n] then holds.
 	with  [scratchAttrs + 1]trace.SpanStartEventOption
 	start [3]trace.SpanStartOption // variadic storage for Tracer.Start
-	event [1]trace.EventOption     // variadic storage for AddEvent / RecordError
+	// event is the variadic storage for AddEvent / RecordError; its spare
+	// capacity takes the exception attributes the SDK's RecordError appends.
+	event [2]trace.EventOption
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -51,7 +53,7 @@ func getScratch() *scratch { return scratchPool.Get().(*scratch) }
 func (s *scratch) put(n int) {
 	clear(s.attrs[:n])
 	s.start = [3]trace.SpanStartOption{}
-	s.event[0] = nil
+	s.event = [2]trace.EventOption{}
 	scratchPool.Put(s)
 }
 
@@ -66,5 +68,5 @@ func (s *scratch) spanOpts(n int, extra ...trace.SpanStartOption) []trace.SpanSt
 // eventOpts returns the option of an event with attrs[:n].
 func (s *scratch) eventOpts(n int) []trace.EventOption {
 	s.event[0] = s.with[n]
-	return s.event[:]
+	return s.event[:1]
 }

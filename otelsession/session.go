@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -61,6 +62,10 @@ type Session struct {
 	// only loads the flags.
 	mu    sync.RWMutex
 	ended atomic.Bool
+
+	// endAttrs holds the attributes End sets (written once, by the End
+	// that ends the session): part of the session's allocation.
+	endAttrs [2]attribute.KeyValue
 
 	// Registry links, guarded by shard.mu.
 	shard      *shard
@@ -226,11 +231,11 @@ func (s *Session) End(state EndState, reason string) error {
 	s.ended.Store(true)
 	s.mu.Unlock()
 
+	attrs := append(s.endAttrs[:0], semconv.SessionEndStateKey.String(string(state)))
 	if reason != "" {
-		s.span.SetAttributes(semconv.SessionEndStateKey.String(string(state)), semconv.SessionEndReasonKey.String(reason))
-	} else {
-		s.span.SetAttributes(semconv.SessionEndStateKey.String(string(state)))
+		attrs = append(attrs, semconv.SessionEndReasonKey.String(reason))
 	}
+	s.span.SetAttributes(attrs...)
 	if state == Fail {
 		s.span.SetStatus(codes.Error, reason)
 	}
