@@ -85,6 +85,35 @@ func crewWithOtelsessionParams(opts []otelsession.Option, planParams, searchPara
 	_ = sess.End(otelsession.Success, "done")
 }
 
+// crewWithOtelsessionTyped is the workload with the params given as typed
+// Params (RecordEventParams / RecordActionParams) instead of maps.
+func crewWithOtelsessionTyped(opts []otelsession.Option) {
+	ctx, sess := otelsession.Start(context.Background(), opts...)
+
+	a1ctx, a1, _ := sess.StartAgent(ctx, "planner")
+	_ = otelsession.RecordEventParams(a1ctx, otelsession.Event{Type: "plan", Returns: "3 steps"},
+		otelsession.IntParam("steps", 3), otelsession.StringParam("goal", "triage"))
+	_, llm1, _ := otelsession.StartLLMCall(a1ctx, otelsession.LLMRequest{Provider: "openai", Model: "gpt-4o"})
+	llm1.End(otelsession.LLMResponse{ResponseModel: "gpt-4o-2024-08-06", ResponseID: "r1", InputTokens: 120, OutputTokens: 40, FinishReasons: []string{"stop"}}, nil)
+	a1.End(nil)
+
+	a2ctx, a2, _ := sess.StartAgent(ctx, "researcher")
+	_ = otelsession.RecordActionParams(a2ctx, "search", otelsession.StringParam("query", "otel"))
+	_, tool, _ := otelsession.StartToolCall(a2ctx, "web_search", otelsession.WithToolCallID("call_1"))
+	tool.End("", nil)
+	_, llm2, _ := otelsession.StartLLMCall(a2ctx, otelsession.LLMRequest{Provider: "anthropic", Model: "claude-sonnet-4"})
+	llm2.End(otelsession.LLMResponse{InputTokens: 300, OutputTokens: 90, FinishReasons: []string{"end_turn"}}, nil)
+	_ = otelsession.RecordAction(a2ctx, "summarise", nil)
+	a2.End(nil)
+
+	a3ctx, a3, _ := sess.StartAgent(ctx, "writer")
+	_ = otelsession.RecordError(a3ctx, "llm_failure", errBench)
+	_ = otelsession.RecordEvent(a3ctx, otelsession.Event{Type: "draft"})
+	a3.End(nil)
+
+	_ = sess.End(otelsession.Success, "done")
+}
+
 // crewWithRawSDK writes the same spans, attributes and events with the OTel
 // API directly, as a hand-instrumented program would (IDs generated the same way).
 func crewWithRawSDK(tracer trace.Tracer) {
@@ -161,7 +190,9 @@ func checkSpans(b *testing.B, p *countingProcessor) {
 // no-op unless the program sets one); OtelsessionSDKMetrics adds an SDK
 // MeterProvider to show the cost of the package's metrics;
 // OtelsessionHoistedParams builds the two events' Params maps once, outside
-// the loop, to show what building map[string]any params costs the caller.
+// the loop, to show what building map[string]any params costs the caller;
+// OtelsessionTypedParams passes the params as typed Params
+// (RecordEventParams / RecordActionParams), the allocation-free way.
 func BenchmarkSession(b *testing.B) {
 	b.Run("RawSDK", func(b *testing.B) {
 		tp, p := benchProvider(b)
@@ -182,6 +213,12 @@ func BenchmarkSession(b *testing.B) {
 		reportCPU(b, func() { crewWithOtelsessionParams(opts, plan, search) })
 		checkSpans(b, p)
 	})
+	b.Run("OtelsessionTypedParams", func(b *testing.B) {
+		tp, p := benchProvider(b)
+		opts := []otelsession.Option{otelsession.WithName("triage"), otelsession.WithTracerProvider(tp)}
+		reportCPU(b, func() { crewWithOtelsessionTyped(opts) })
+		checkSpans(b, p)
+	})
 	b.Run("OtelsessionSDKMetrics", func(b *testing.B) {
 		tp, p := benchProvider(b)
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
@@ -197,6 +234,16 @@ func BenchmarkSession(b *testing.B) {
 // On a shared, noisy machine this pairing cancels most of the noise that
 // separate benchmarks pick up at different moments.
 func BenchmarkSessionPaired(b *testing.B) {
+	benchPaired(b, crewWithOtelsession)
+}
+
+// BenchmarkSessionPairedTypedParams is BenchmarkSessionPaired with the
+// otelsession workload passing typed Params instead of maps.
+func BenchmarkSessionPairedTypedParams(b *testing.B) {
+	benchPaired(b, crewWithOtelsessionTyped)
+}
+
+func benchPaired(b *testing.B, crew func([]otelsession.Option)) {
 	rawTP, rawP := benchProvider(b)
 	libTP, libP := benchProvider(b)
 	tracer := rawTP.Tracer(otelsession.ScopeName)
@@ -208,11 +255,11 @@ func BenchmarkSessionPaired(b *testing.B) {
 			t0 := time.Now()
 			crewWithRawSDK(tracer)
 			t1 := time.Now()
-			crewWithOtelsession(opts)
+			crew(opts)
 			raw, lib = raw+t1.Sub(t0), lib+time.Since(t1)
 		} else {
 			t0 := time.Now()
-			crewWithOtelsession(opts)
+			crew(opts)
 			t1 := time.Now()
 			crewWithRawSDK(tracer)
 			lib, raw = lib+t1.Sub(t0), raw+time.Since(t1)
@@ -255,10 +302,12 @@ func TestBenchmarkWorkloadsMatch(t *testing.T) {
 		}
 		return out
 	}
-	raw, lib := newEnv(t), newEnv(t)
+	raw, lib, typed := newEnv(t), newEnv(t), newEnv(t)
 	crewWithRawSDK(raw.tp.Tracer(otelsession.ScopeName))
 	crewWithOtelsession([]otelsession.Option{otelsession.WithName("triage"), otelsession.WithTracerProvider(lib.tp)})
-	rs, ls := shape(raw), shape(lib)
+	crewWithOtelsessionTyped([]otelsession.Option{otelsession.WithName("triage"), otelsession.WithTracerProvider(typed.tp)})
+	rs := shape(raw)
 	require.Len(t, rs, spansPerCrew)
-	assert.Equal(t, rs, ls)
+	assert.Equal(t, rs, shape(lib), "map params")
+	assert.Equal(t, rs, shape(typed), "typed params")
 }

@@ -51,12 +51,33 @@ type Event struct {
 // counted on crewtrace.events.rejected; every recorded event on
 // crewtrace.events.recorded.
 func RecordEvent(ctx context.Context, ev Event) error {
-	return record(ctx, ev, nil)
+	return record(ctx, ev, nil, nil)
 }
 
 // RecordAction records an action event (KindAction) of type actionType.
 func RecordAction(ctx context.Context, actionType string, params map[string]any) error {
-	return record(ctx, Event{Type: actionType, Kind: KindAction, Params: params}, nil)
+	return record(ctx, Event{Type: actionType, Kind: KindAction, Params: params}, nil, nil)
+}
+
+// RecordEventParams is RecordEvent with parameters given as typed Params,
+// recorded like ev.Params (both may be given). It is the cheaper way to pass
+// parameters, as slog.LogAttrs is to slog.Info: no map to build, no value
+// boxed, and the params slice does not escape, so
+//
+//	otelsession.RecordEventParams(ctx, otelsession.Event{Type: "plan"},
+//		otelsession.IntParam("steps", 3), otelsession.StringParam("goal", "triage"))
+//
+// allocates nothing for its parameters. When a name is given more than once
+// (in params, or in params and ev.Params), the last params entry wins. A
+// zero Param is refused as an unsupported value.
+func RecordEventParams(ctx context.Context, ev Event, params ...Param) error {
+	return record(ctx, ev, params, nil)
+}
+
+// RecordActionParams is RecordAction with typed Params (see
+// RecordEventParams).
+func RecordActionParams(ctx context.Context, actionType string, params ...Param) error {
+	return record(ctx, Event{Type: actionType, Kind: KindAction}, params, nil)
 }
 
 // RecordError records an error event (KindError) of type errorType: one
@@ -64,10 +85,12 @@ func RecordAction(ctx context.Context, actionType string, params map[string]any)
 // exception.message from err plus the crewtrace event attributes. err may be
 // nil. It does not change the span's status: the agent may recover.
 func RecordError(ctx context.Context, errorType string, err error) error {
-	return record(ctx, Event{Type: errorType, Kind: KindError}, err)
+	return record(ctx, Event{Type: errorType, Kind: KindError}, nil, err)
 }
 
-func record(ctx context.Context, ev Event, err error) error {
+// record records ev with the typed params (which must not escape: callers'
+// variadic slices stay on their stack) and, for KindError, err.
+func record(ctx context.Context, ev Event, params []Param, err error) error {
 	sc := scopeFrom(ctx)
 	if sc == nil {
 		return instrumentsFor(globalMeterProvider()).eventRejected(semconv.EventRejectNoSession, ErrNoSession)
@@ -84,7 +107,7 @@ func record(ctx context.Context, ev Event, err error) error {
 		return s.inst.eventRejected(semconv.EventRejectInvalidKind, fmt.Errorf("%w: unknown kind %q", ErrInvalidEvent, string(kind)))
 	}
 
-	n := 3 + len(ev.Params)
+	n := 3 + len(ev.Params) + len(params)
 	if kind == KindError && err == nil {
 		n++
 	}
@@ -102,7 +125,7 @@ func record(ctx context.Context, ev Event, err error) error {
 	if ev.Returns != nil {
 		attrs = append(attrs, semconv.EventReturnsKey.String(stringify(ev.Returns)))
 	}
-	if len(ev.Params) > 0 {
+	if len(ev.Params) > 0 || len(params) > 0 {
 		start := len(attrs)
 		for k, v := range ev.Params {
 			val, ok := paramValue(v)
@@ -115,7 +138,22 @@ func record(ctx context.Context, ev Event, err error) error {
 			}
 			attrs = append(attrs, attribute.KeyValue{Key: paramKey(k), Value: val})
 		}
-		sortAttrs(attrs[start:])
+		for i := range params {
+			p := &params[i]
+			if p.value.Type() == attribute.INVALID {
+				if sb != nil {
+					sb.put(len(attrs))
+				}
+				return s.inst.eventRejected(semconv.EventRejectInvalidParam,
+					fmt.Errorf("%w: param %q has no value (zero Param)", ErrInvalidEvent, p.name))
+			}
+			attrs = append(attrs, attribute.KeyValue{Key: paramKey(p.name), Value: p.value})
+		}
+		kept := sortParams(attrs[start:], len(params) > 0)
+		if sb != nil {
+			clear(attrs[start+kept:])
+		}
+		attrs = attrs[:start+kept]
 	}
 	if kind == KindError && err == nil {
 		attrs = append(attrs, semconv.ExceptionTypeKey.String(ev.Type))
@@ -146,20 +184,84 @@ func record(ctx context.Context, ev Event, err error) error {
 	return nil
 }
 
-// sortAttrs sorts attributes by key, in place: an insertion sort for the
-// handful of params events usually have (no call through a comparison
-// func), slices.SortFunc beyond.
-func sortAttrs(kv []attribute.KeyValue) {
+// sortParams sorts param attributes by key, in place, and returns how many
+// are left after dropping repeated keys (the last of equal keys wins; only
+// typed params, dups, can repeat one). Insertion sort for the handful of
+// params events usually have: stable, no call through a comparison func;
+// slices.SortStableFunc beyond.
+func sortParams(kv []attribute.KeyValue, dups bool) int {
 	if len(kv) > 12 {
-		slices.SortFunc(kv, func(a, b attribute.KeyValue) int { return cmp.Compare(a.Key, b.Key) })
-		return
-	}
-	for i := 1; i < len(kv); i++ {
-		for j := i; j > 0 && kv[j].Key < kv[j-1].Key; j-- {
-			kv[j], kv[j-1] = kv[j-1], kv[j]
+		slices.SortStableFunc(kv, func(a, b attribute.KeyValue) int { return cmp.Compare(a.Key, b.Key) })
+	} else {
+		for i := 1; i < len(kv); i++ {
+			for j := i; j > 0 && kv[j].Key < kv[j-1].Key; j-- {
+				kv[j], kv[j-1] = kv[j-1], kv[j]
+			}
 		}
 	}
+	if !dups {
+		return len(kv)
+	}
+	n := 0
+	for i := range kv {
+		if i+1 < len(kv) && kv[i+1].Key == kv[i].Key {
+			continue // a later one with the same key follows
+		}
+		kv[n] = kv[i]
+		n++
+	}
+	return n
 }
+
+// Param is one typed event parameter, for RecordEventParams and
+// RecordActionParams: recorded as crewtrace.event.param.<name>. Make it with
+// StringParam, IntParam, ...; the zero Param is invalid.
+type Param struct {
+	name  string
+	value attribute.Value
+}
+
+// StringParam returns a string parameter.
+func StringParam(name, v string) Param { return Param{name, attribute.StringValue(v)} }
+
+// BoolParam returns a bool parameter.
+func BoolParam(name string, v bool) Param { return Param{name, attribute.BoolValue(v)} }
+
+// IntParam returns an int parameter.
+func IntParam(name string, v int) Param { return Param{name, attribute.IntValue(v)} }
+
+// Int64Param returns an int64 parameter.
+func Int64Param(name string, v int64) Param { return Param{name, attribute.Int64Value(v)} }
+
+// Float64Param returns a float64 parameter.
+func Float64Param(name string, v float64) Param { return Param{name, attribute.Float64Value(v)} }
+
+// StringSliceParam returns a []string parameter (the slice is copied).
+func StringSliceParam(name string, v []string) Param {
+	return Param{name, attribute.StringSliceValue(v)}
+}
+
+// BoolSliceParam returns a []bool parameter (the slice is copied).
+func BoolSliceParam(name string, v []bool) Param { return Param{name, attribute.BoolSliceValue(v)} }
+
+// IntSliceParam returns a []int parameter (the slice is copied).
+func IntSliceParam(name string, v []int) Param { return Param{name, attribute.IntSliceValue(v)} }
+
+// Int64SliceParam returns a []int64 parameter (the slice is copied).
+func Int64SliceParam(name string, v []int64) Param {
+	return Param{name, attribute.Int64SliceValue(v)}
+}
+
+// Float64SliceParam returns a []float64 parameter (the slice is copied).
+func Float64SliceParam(name string, v []float64) Param {
+	return Param{name, attribute.Float64SliceValue(v)}
+}
+
+// Name returns the parameter's name.
+func (p Param) Name() string { return p.name }
+
+// Value returns the parameter's value.
+func (p Param) Value() attribute.Value { return p.value }
 
 // paramValue converts a supported event parameter to an attribute value.
 func paramValue(v any) (attribute.Value, bool) {
