@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
@@ -47,6 +48,12 @@ type Config struct {
 	// TraceURLBase is the Jaeger UI base URL (http://localhost:16686); records
 	// get trace_url = <base>/trace/<trace_id>. Empty leaves trace_url out.
 	TraceURLBase string `mapstructure:"trace_url_base"`
+
+	// StorageID names a storage extension (file_storage) in which the
+	// exporter keeps the spans of the sessions it buffers, so that a crash
+	// and a restart lose no session. Nil keeps them in memory only. The
+	// records queue has its own setting, sending_queue.storage.
+	StorageID *component.ID `mapstructure:"storage"`
 
 	// Sink selects where records go: file (default), http or postgres.
 	Sink string `mapstructure:"sink"`

@@ -39,12 +39,14 @@ import (
 // hand-written queue.
 type sessionExporter struct {
 	cfg    *Config
+	id     component.ID
 	logger *zap.Logger
 	tel    *metadata.TelemetryBuilder
 	now    func() time.Time
 
 	mu  sync.Mutex
 	asm *assembler.Assembler
+	wal *persister // nil without a storage extension; used under mu
 
 	sink    sink.Sink
 	records exporter.Logs
@@ -64,6 +66,7 @@ func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config, 
 	}
 	e := &sessionExporter{
 		cfg:    cfg,
+		id:     set.ID,
 		logger: set.Logger,
 		tel:    tel,
 		now:    now,
@@ -133,6 +136,13 @@ func (e *sessionExporter) start(ctx context.Context, host component.Host) error 
 	if err := e.records.Start(ctx, host); err != nil {
 		return fmt.Errorf("session exporter: start sink: %w", err)
 	}
+	if e.cfg.StorageID != nil {
+		if err := e.startPersistence(ctx, host); err != nil {
+			return errors.Join(fmt.Errorf("session exporter: %w", err), e.records.Shutdown(ctx))
+		}
+	} else {
+		e.logger.Info("No storage extension configured: buffered sessions are lost if the collector crashes")
+	}
 	e.stop, e.done = make(chan struct{}), make(chan struct{})
 	go e.tick(e.cfg.tickInterval())
 	return nil
@@ -151,8 +161,9 @@ func (e *sessionExporter) tick(every time.Duration) {
 			e.mu.Lock()
 			res := e.asm.Tick(e.now())
 			e.setBuffered()
+			c := e.settle(&res)
 			e.mu.Unlock()
-			e.emit(context.Background(), res)
+			e.commit(context.Background(), c, e.emit(context.Background(), res))
 		}
 	}
 }
@@ -162,14 +173,27 @@ func (e *sessionExporter) setBuffered() {
 	e.tel.SetBuffered(sessions, spans)
 }
 
-// consumeTraces buffers the spans. It never fails the pipeline: bad spans
-// are counted, and records flushed at a limit go to the sink queue.
+// consumeTraces buffers the spans. Bad spans are counted, and records
+// flushed at a limit go to the sink queue. It fails only when a storage
+// extension is configured and the spans could not be written to it: the
+// receiver then reports a retryable error, so no sender is told that spans
+// which are not durable were accepted.
 func (e *sessionExporter) consumeTraces(ctx context.Context, td ptrace.Traces) error {
 	e.mu.Lock()
 	res := e.asm.Add(td, e.now())
+	var werr error
+	if e.wal != nil {
+		werr = e.wal.appendSpans(ctx, td, e.asm)
+	}
 	e.setBuffered()
+	c := e.settle(&res)
 	e.mu.Unlock()
-	e.emit(ctx, res)
+	e.commit(ctx, c, e.emit(ctx, res))
+	if werr != nil {
+		e.tel.StorageFailures.Add(ctx, 1, attrOpAppend)
+		e.logger.Error("Spans could not be written to storage; refused (the sender retries)", zap.Error(werr))
+		return fmt.Errorf("session exporter: %w", werr)
+	}
 	return nil
 }
 
@@ -182,9 +206,13 @@ func (e *sessionExporter) shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	res := e.asm.Drain(e.now())
 	e.setBuffered()
+	c := e.settle(&res)
 	e.mu.Unlock()
-	e.emit(ctx, res)
+	e.commit(ctx, c, e.emit(ctx, res))
 	err := e.records.Shutdown(ctx)
+	if e.wal != nil {
+		err = errors.Join(err, e.wal.close(ctx))
+	}
 	e.tel.Shutdown()
 	if err != nil {
 		return fmt.Errorf("session exporter: shutdown: %w", err)
@@ -199,10 +227,13 @@ var (
 	attrKindPermanent   = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "permanent")))
 	attrKindRetryable   = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "retryable")))
 	attrKindEnqueue     = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "enqueue")))
+	attrOpAppend        = metric.WithAttributeSet(attribute.NewSet(attribute.String("op", "append")))
+	attrOpCommit        = metric.WithAttributeSet(attribute.NewSet(attribute.String("op", "commit")))
 )
 
-// emit counts what the assembler reported and queues its records.
-func (e *sessionExporter) emit(ctx context.Context, res assembler.Result) {
+// emit counts what the assembler reported and queues its records. It
+// reports whether every record that could be encoded was queued.
+func (e *sessionExporter) emit(ctx context.Context, res assembler.Result) bool {
 	tel := e.tel
 	add := func(c metric.Int64Counter, n int, opt metric.AddOption) {
 		if n > 0 {
@@ -223,7 +254,7 @@ func (e *sessionExporter) emit(ctx context.Context, res assembler.Result) {
 			zap.Int("spans", res.LateSpans))
 	}
 	if len(res.Records) == 0 {
-		return
+		return true
 	}
 
 	ld := plog.NewLogs()
@@ -245,13 +276,18 @@ func (e *sessionExporter) emit(ctx context.Context, res assembler.Result) {
 		ids = append(ids, r.SessionID)
 	}
 	if len(ids) == 0 {
-		return
+		return true
 	}
 	if err := e.records.ConsumeLogs(ctx, ld); err != nil {
 		tel.SinkFailures.Add(ctx, int64(len(ids)), attrKindEnqueue)
-		e.logger.Error("Session records could not be queued for the sink; dropped",
-			zap.Strings("session_ids", ids), zap.Error(err))
+		msg := "Session records could not be queued for the sink; dropped"
+		if e.wal != nil {
+			msg = "Session records could not be queued for the sink; their spans stay in storage and are emitted again at the next start"
+		}
+		e.logger.Error(msg, zap.Strings("session_ids", ids), zap.Error(err))
+		return false
 	}
+	return true
 }
 
 // emittedKey identifies the attribute set of a sessions_emitted data point.
@@ -321,4 +357,59 @@ func sessionIDs(recs []record.Encoded) []string {
 		ids[i] = r.SessionID
 	}
 	return ids
+}
+
+// startPersistence opens the storage client, replays what a previous run
+// left in it and queues what the replay emitted.
+func (e *sessionExporter) startPersistence(ctx context.Context, host component.Host) error {
+	p, err := newPersister(ctx, host, *e.cfg.StorageID, e.id)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	res, st, err := p.load(ctx, e.asm, e.now())
+	if err != nil {
+		e.mu.Unlock()
+		return errors.Join(err, p.close(ctx))
+	}
+	e.wal = p
+	e.setBuffered()
+	c := e.settle(&res)
+	e.mu.Unlock()
+	if st.Sessions > st.Emitted {
+		e.tel.SessionsRestored.Add(ctx, int64(st.Sessions-st.Emitted), metric.WithAttributes(attribute.Bool("emitted", false)))
+	}
+	if st.Emitted > 0 {
+		e.tel.SessionsRestored.Add(ctx, int64(st.Emitted), metric.WithAttributes(attribute.Bool("emitted", true)))
+	}
+	if st.Entries > 0 {
+		e.logger.Info("Restored buffered sessions from storage",
+			zap.Int("sessions", st.Sessions), zap.Int("already_emitted", st.Emitted), zap.Int("entries", st.Entries))
+	}
+	e.commit(ctx, c, e.emit(ctx, res))
+	return nil
+}
+
+// settle computes the storage updates of an assembler result; called under
+// mu, it returns the zero commit without storage.
+func (e *sessionExporter) settle(res *assembler.Result) walCommit {
+	if e.wal == nil {
+		return walCommit{}
+	}
+	return e.wal.settle(res)
+}
+
+// commit writes c once the result's records were queued (or not).
+func (e *sessionExporter) commit(ctx context.Context, c walCommit, queued bool) {
+	if c.empty() {
+		return
+	}
+	e.mu.Lock()
+	err := e.wal.apply(context.WithoutCancel(ctx), c, queued)
+	e.mu.Unlock()
+	if err != nil {
+		e.tel.StorageFailures.Add(ctx, 1, attrOpCommit)
+		e.logger.Warn("Storage not updated after emission; after a crash these sessions would be emitted again",
+			zap.Error(err))
+	}
 }

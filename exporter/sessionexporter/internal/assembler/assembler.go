@@ -24,9 +24,11 @@
 //     (flush_reason "limit");
 //   - Drain emits every pending session (flush_reason "shutdown").
 //
-// TODO(issue 5): the state (sessions of span summaries, revisions and
-// tombstones) is plain data so it can be snapshotted to a storage extension
-// for crash safety; Snapshot/Restore are not written yet.
+// Crash safety is the exporter's job (persist.go): it writes the spans it
+// hands to Add to a storage extension, deletes them when Result.Released
+// names their trace, and after a restart replays them through Add and tells
+// the assembler with Restore which sessions were already emitted. The
+// assembler itself stays pure.
 package assembler
 
 import (
@@ -81,6 +83,10 @@ type Result struct {
 	LateSpans int
 	// ReleasedRetained counts emitted sessions released early to make room.
 	ReleasedRetained int
+	// Released lists the traces whose state this call dropped (retention
+	// over, limit flush, ignored trace, Drain), after their records, if any,
+	// are in Records. A persistence layer deletes what it holds for them.
+	Released []pcommon.TraceID
 }
 
 // session is the state of one trace.
@@ -231,8 +237,10 @@ func (a *Assembler) makePending(ss *session) {
 func (a *Assembler) enforceLimits(now int64, out *Result) {
 	for a.overLimit() {
 		if e := a.retained.Front(); e != nil {
-			a.release(e.Value.(*session))
+			ss := e.Value.(*session)
+			a.release(ss)
 			out.ReleasedRetained++
+			out.Released = append(out.Released, ss.traceID)
 			continue
 		}
 		e := a.pending.Front()
@@ -242,6 +250,7 @@ func (a *Assembler) enforceLimits(now int64, out *Result) {
 		ss := e.Value.(*session)
 		out.Records = append(out.Records, a.build(ss, record.FlushLimit, now))
 		a.release(ss)
+		out.Released = append(out.Released, ss.traceID)
 	}
 }
 
@@ -272,6 +281,7 @@ func (a *Assembler) Tick(now time.Time) Result {
 				res.IgnoredTraces++
 				res.IgnoredSpans += len(ss.spans)
 				a.forget(ss)
+				res.Released = append(res.Released, ss.traceID)
 			}
 		}
 		e = next
@@ -281,6 +291,7 @@ func (a *Assembler) Tick(now time.Time) Result {
 		ss := e.Value.(*session)
 		if t-ss.emitted >= timeout {
 			a.release(ss)
+			res.Released = append(res.Released, ss.traceID)
 		}
 		e = next
 	}
@@ -292,6 +303,9 @@ func (a *Assembler) Tick(now time.Time) Result {
 func (a *Assembler) Drain(now time.Time) Result {
 	res := Result{Records: make([]record.Record, 0, a.pending.Len())}
 	t := now.UnixNano()
+	for tid := range a.sessions {
+		res.Released = append(res.Released, tid)
+	}
 	for e := a.pending.Front(); e != nil; e = e.Next() {
 		ss := e.Value.(*session)
 		if ss.root == nil && !ss.crewtrace && !a.cfg.IncludeRootless && ss.revision == 0 {
@@ -306,6 +320,31 @@ func (a *Assembler) Drain(now time.Time) Result {
 	a.retained.Init()
 	a.spans = 0
 	return res
+}
+
+// Holds reports whether the assembler holds state for the trace.
+func (a *Assembler) Holds(tid pcommon.TraceID) bool {
+	_, ok := a.sessions[tid]
+	return ok
+}
+
+// Restore tells the assembler, after a restart, that records up to revision
+// nextRevision-1 of the trace's session were emitted before: the session's
+// next record is revision nextRevision. With pending false the session is
+// retained as emitted at now (no new record unless a new span arrives);
+// with pending true it stays pending (spans arrived after its last record)
+// and is emitted as that next revision. It reports whether the trace is
+// held; a trace not held is left alone.
+func (a *Assembler) Restore(tid pcommon.TraceID, nextRevision int, pending bool, now time.Time) bool {
+	ss := a.sessions[tid]
+	if ss == nil {
+		return false
+	}
+	ss.revision = max(ss.revision, nextRevision)
+	if !pending && ss.pending {
+		a.retain(ss, now.UnixNano())
+	}
+	return true
 }
 
 // retain moves a session emitted at now to the retained list.

@@ -16,7 +16,8 @@ import (
 var allMetrics = []string{
 	MetricSessionsEmitted, MetricRevisions, MetricPartialFlushes, MetricSpansBuffered,
 	MetricSessionsBuffered, MetricTracesIgnored, MetricSpansDropped, MetricSpansBadTime,
-	MetricRecordsWritten, MetricSinkFailures, MetricSessionDuration,
+	MetricRecordsWritten, MetricSinkFailures, MetricSessionDuration, MetricStorageFailures,
+	MetricSessionsRestored,
 }
 
 // metadata.yaml is the source of truth this hand-written package mirrors.

@@ -23,20 +23,24 @@ const (
 	MetricRecordsWritten   = "otelcol_exporter_session_records_written"
 	MetricSinkFailures     = "otelcol_exporter_session_sink_failures"
 	MetricSessionDuration  = "otelcol_exporter_session_session_duration"
+	MetricStorageFailures  = "otelcol_exporter_session_storage_failures"
+	MetricSessionsRestored = "otelcol_exporter_session_sessions_restored"
 )
 
 // TelemetryBuilder holds the exporter's instruments. The buffered gauges
 // read the values last stored with SetBuffered.
 type TelemetryBuilder struct {
-	SessionsEmitted metric.Int64Counter
-	Revisions       metric.Int64Counter
-	PartialFlushes  metric.Int64Counter
-	TracesIgnored   metric.Int64Counter
-	SpansDropped    metric.Int64Counter
-	SpansBadTime    metric.Int64Counter
-	RecordsWritten  metric.Int64Counter
-	SinkFailures    metric.Int64Counter
-	SessionDuration metric.Float64Histogram
+	SessionsEmitted  metric.Int64Counter
+	Revisions        metric.Int64Counter
+	PartialFlushes   metric.Int64Counter
+	TracesIgnored    metric.Int64Counter
+	SpansDropped     metric.Int64Counter
+	SpansBadTime     metric.Int64Counter
+	RecordsWritten   metric.Int64Counter
+	SinkFailures     metric.Int64Counter
+	SessionDuration  metric.Float64Histogram
+	StorageFailures  metric.Int64Counter
+	SessionsRestored metric.Int64Counter
 
 	spansBuffered    atomic.Int64
 	sessionsBuffered atomic.Int64
@@ -98,6 +102,14 @@ func NewTelemetryBuilder(set component.TelemetrySettings) (*TelemetryBuilder, er
 		metric.WithDescription("Duration of emitted sessions (first revision only), by end state."),
 		metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600))
+	errs = errors.Join(errs, err)
+	tb.StorageFailures, err = m.Int64Counter(MetricStorageFailures,
+		metric.WithDescription("Failed writes to the storage extension (storage configured), by op: append (spans refused, the sender retries), commit (marker or deletion not written)."),
+		metric.WithUnit("{operations}"))
+	errs = errors.Join(errs, err)
+	tb.SessionsRestored, err = m.Int64Counter(MetricSessionsRestored,
+		metric.WithDescription("Sessions reloaded from the storage extension at start, by whether their record had already been queued before the restart."),
+		metric.WithUnit("{sessions}"))
 	errs = errors.Join(errs, err)
 	spansBuffered, err := m.Int64ObservableGauge(MetricSpansBuffered,
 		metric.WithDescription("Span summaries held by the assembler (pending and retained sessions)."),

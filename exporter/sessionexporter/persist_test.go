@@ -1,0 +1,387 @@
+package sessionexporter
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/testgen"
+)
+
+var errCrashed = errors.New("storage client of a crashed process")
+
+// crashStorage is an in-memory storage extension that outlives the
+// exporters using it, like file_storage's files outlive a process. crash()
+// makes every client handed out so far fail, as if its process had died in
+// the middle of whatever it was doing; clients obtained afterwards see the
+// data as the crash left it.
+type crashStorage struct {
+	component.StartFunc
+	component.ShutdownFunc
+
+	mu    sync.Mutex
+	gen   int
+	data  map[string]map[string][]byte // client name -> key -> value
+	fail  error                        // when set, every Batch fails with it
+	batch int                          // Batch calls
+}
+
+var _ storage.Extension = (*crashStorage)(nil)
+
+func newCrashStorage() *crashStorage {
+	return &crashStorage{data: map[string]map[string][]byte{}}
+}
+
+func (s *crashStorage) GetClient(_ context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := kind.String() + "/" + id.String() + "/" + name
+	if s.data[key] == nil {
+		s.data[key] = map[string][]byte{}
+	}
+	return &crashClient{s: s, name: key, gen: s.gen}, nil
+}
+
+func (s *crashStorage) crash() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+}
+
+func (s *crashStorage) setFail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = err
+}
+
+// keys returns the keys of the client whose name ends with suffix.
+func (s *crashStorage) keys(suffix string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for name, m := range s.data {
+		if strings.HasSuffix(name, suffix) {
+			out = append(out, slices.Collect(maps.Keys(m))...)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+type crashClient struct {
+	s    *crashStorage
+	name string
+	gen  int
+}
+
+var _ storage.Walker = (*crashClient)(nil)
+
+func (c *crashClient) lock() (map[string][]byte, error) {
+	c.s.mu.Lock()
+	if c.gen != c.s.gen {
+		c.s.mu.Unlock()
+		return nil, errCrashed
+	}
+	return c.s.data[c.name], nil
+}
+
+func (c *crashClient) Get(ctx context.Context, key string) ([]byte, error) {
+	op := storage.GetOperation(key)
+	err := c.Batch(ctx, op)
+	return op.Value, err
+}
+
+func (c *crashClient) Set(ctx context.Context, key string, value []byte) error {
+	return c.Batch(ctx, storage.SetOperation(key, value))
+}
+
+func (c *crashClient) Delete(ctx context.Context, key string) error {
+	return c.Batch(ctx, storage.DeleteOperation(key))
+}
+
+func (c *crashClient) Batch(_ context.Context, ops ...*storage.Operation) error {
+	m, err := c.lock()
+	if err != nil {
+		return err
+	}
+	defer c.s.mu.Unlock()
+	c.s.batch++
+	if c.s.fail != nil {
+		return c.s.fail
+	}
+	for _, op := range ops {
+		switch op.Type {
+		case storage.Get:
+			op.Value = slices.Clone(m[op.Key])
+		case storage.Set:
+			m[op.Key] = slices.Clone(op.Value)
+		case storage.Delete:
+			delete(m, op.Key)
+		}
+	}
+	return nil
+}
+
+func (c *crashClient) Walk(_ context.Context, fn storage.WalkFunc) error {
+	m, err := c.lock()
+	if err != nil {
+		return err
+	}
+	defer c.s.mu.Unlock()
+	var ops []*storage.Operation
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		more, err := fn(k, m[k])
+		if errors.Is(err, storage.SkipAll) {
+			ops = append(ops, more...)
+			break
+		}
+		if err != nil {
+			return err
+		}
+		ops = append(ops, more...)
+	}
+	for _, op := range ops {
+		switch op.Type {
+		case storage.Set:
+			m[op.Key] = op.Value
+		case storage.Delete:
+			delete(m, op.Key)
+		}
+	}
+	return nil
+}
+
+func (c *crashClient) Close(context.Context) error { return nil }
+
+// storageHost is a host with one extension.
+type storageHost struct {
+	component.Host
+	exts map[component.ID]component.Component
+}
+
+func (h storageHost) GetExtensions() map[component.ID]component.Component { return h.exts }
+
+var testStorageID = component.MustNewIDWithName("file_storage", "test")
+
+func withStorage(cfg *Config) {
+	id := testStorageID
+	cfg.StorageID = &id
+	q := cfg.QueueConfig.Get()
+	q.StorageID = &id
+}
+
+// startOn starts an exporter on host with its own clock and telemetry.
+func startOn(t *testing.T, cfg *Config, host component.Host) *harness {
+	t.Helper()
+	require.NoError(t, cfg.Validate())
+	h := &harness{clock: &fakeClock{t: time.Date(2026, 1, 2, 4, 0, 0, 0, time.UTC)}, tel: componenttest.NewTelemetry(), cfg: cfg}
+	t.Cleanup(func() { require.NoError(t, h.tel.Shutdown(context.Background())) })
+	core, logs := observer.New(zap.InfoLevel)
+	h.logs = logs
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.ID = component.NewID(metadata.Type) // the same component across restarts, as in a collector
+	set.TelemetrySettings = h.tel.NewTelemetrySettings()
+	set.Logger = zap.New(core)
+	exp, err := newTracesExporter(context.Background(), set, cfg, h.clock.Now)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), host))
+	h.exp = exp
+	return h
+}
+
+// An exporter with storage is dropped without Shutdown (a kill -9) while it
+// holds: sessions emitted whose records the sink has not accepted yet (the
+// backend is down), one of them with a late span not yet emitted as a
+// revision, finished sessions inside their grace period, and sessions still
+// running (no root yet). A new exporter on the same storage emits every
+// session exactly once, the late span as revision 1, and delivers the
+// records that were queued before the crash.
+func TestRestartAfterCrashLosesNoSession(t *testing.T) {
+	backend := &recordServer{fail: -1, status: http.StatusServiceUnavailable, stored: map[string]int{}, seen: map[string]int{}}
+	store := newCrashStorage()
+	host := storageHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{testStorageID: store}}
+
+	// The first process: its own endpoint, so its sink dies with it.
+	tsA := httptest.NewServer(backend)
+	cfgA := testConfig(t)
+	cfgA.Sink, cfgA.HTTP.Endpoint = SinkHTTP, tsA.URL
+	withStorage(cfgA)
+	a := startOn(t, cfgA, host)
+
+	const emittedBefore, buffered, running = 4, 4, 3
+	n := emittedBefore + buffered + running
+	spans := func(i int) int { return 6 + i%3 }
+	late := map[int]ptrace.Traces{}
+	for i := 0; i < emittedBefore; i++ {
+		parts := testgen.Split(testgen.Session(i, spans(i)))
+		late[i] = parts[len(parts)-1]
+		a.consume(t, parts[:len(parts)-1]...)
+	}
+	a.clock.Advance(testGrace)
+	require.Eventually(t, func() bool {
+		_, seen := backend.snapshot()
+		return len(seen) == emittedBefore
+	}, 10*time.Second, 5*time.Millisecond, "the first sessions are emitted and being retried against the down backend")
+	a.consume(t, late[1]) // revision 1 of session 1 is due but not emitted before the crash
+	for i := emittedBefore; i < emittedBefore+buffered; i++ {
+		a.consume(t, testgen.Session(i, spans(i)))
+	}
+	rest := map[int][]ptrace.Traces{}
+	for i := emittedBefore + buffered; i < n; i++ {
+		parts := testgen.Split(testgen.Session(i, spans(i)))
+		a.consume(t, parts[2:]...) // running: no root yet
+		rest[i] = parts[:2]
+	}
+	assert.NotEmpty(t, store.keys("/sessions"), "the spans are in storage")
+
+	// kill -9: no Shutdown; the process's storage handles and its sink die.
+	store.crash()
+	tsA.Close()
+
+	backend.mu.Lock()
+	backend.fail = 0 // the backend is back
+	backend.mu.Unlock()
+	tsB := httptest.NewServer(backend)
+	t.Cleanup(tsB.Close)
+	cfgB := testConfig(t)
+	cfgB.Sink, cfgB.HTTP.Endpoint = SinkHTTP, tsB.URL
+	withStorage(cfgB)
+	b := startOn(t, cfgB, host)
+	assert.Equal(t, int64(emittedBefore), b.sum(t, metadata.MetricSessionsRestored, attribute.Bool("emitted", true)))
+	assert.Equal(t, int64(buffered+running), b.sum(t, metadata.MetricSessionsRestored, attribute.Bool("emitted", false)))
+
+	for i := emittedBefore + buffered; i < n; i++ {
+		b.consume(t, rest[i]...) // the running sessions finish
+	}
+	b.consume(t, late[2]) // a late span after the restart: revision 1 too
+	b.clock.Advance(testGrace)
+	want := map[string]int{}
+	for i := 0; i < n; i++ {
+		want[testgen.SessionID(i)+"/0"] = 1
+	}
+	want[testgen.SessionID(1)+"/1"] = 1
+	want[testgen.SessionID(2)+"/1"] = 1
+	require.Eventually(t, func() bool {
+		stored, _ := backend.snapshot()
+		return len(stored) == len(want)
+	}, 20*time.Second, 5*time.Millisecond)
+	require.NoError(t, b.exp.Shutdown(context.Background()))
+
+	stored, _ := backend.snapshot()
+	assert.Equal(t, want, stored, "every session exactly once; the only repeats are marked revisions")
+	assert.Empty(t, store.keys("/sessions"), "a clean shutdown leaves no spans behind")
+	assert.Zero(t, b.sum(t, metadata.MetricPartialFlushes, attribute.String("flush_reason", "shutdown")))
+}
+
+// The restored state is exact: spans already emitted are not emitted again
+// at the restart, and a session restored as emitted is released after its
+// retention window like any other, deleting its keys.
+func TestRestartRestoresEmittedSessionsWithoutReemitting(t *testing.T) {
+	store := newCrashStorage()
+	host := storageHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{testStorageID: store}}
+	cfg := testConfig(t)
+	withStorage(cfg)
+	a := startOn(t, cfg, host)
+	a.consume(t, testgen.Session(1, 5), testgen.Session(2, 5))
+	a.clock.Advance(testGrace)
+	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 2 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(store.keys("/sessions")) == 4 }, 10*time.Second, 5*time.Millisecond,
+		"two span entries and two emission markers")
+	store.crash()
+
+	b := startOn(t, cfg, host)
+	b.clock.Advance(time.Minute - time.Millisecond)
+	b.consume(t, testgen.Session(3, 2))
+	b.clock.Advance(testGrace)
+	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 3 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(store.keys("/sessions")) == 2 }, 10*time.Second, 5*time.Millisecond,
+		"sessions 1 and 2 released after session_timeout: only session 3's entry and marker remain")
+	require.NoError(t, b.exp.Shutdown(context.Background()))
+	recs := readRecords(t, cfg.File.Path)
+	require.Len(t, recs, 3, "no record repeated by the restart or the shutdown")
+	for _, r := range recs {
+		assert.Equal(t, 0, r.Revision)
+	}
+}
+
+// When the storage refuses a write, ConsumeTraces fails (the receiver tells
+// the sender to retry) and the failure is counted; once storage works again
+// the retried spans are stored and the session is emitted once.
+func TestStorageWriteFailureRefusesSpans(t *testing.T) {
+	store := newCrashStorage()
+	host := storageHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{testStorageID: store}}
+	cfg := testConfig(t)
+	id := testStorageID
+	cfg.StorageID = &id
+	h := startOn(t, cfg, host)
+	td := testgen.Session(1, 4)
+	store.setFail(errors.New("disk full"))
+	err := h.exp.ConsumeTraces(context.Background(), td)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "disk full")
+	assert.Equal(t, int64(1), h.sum(t, metadata.MetricStorageFailures, attribute.String("op", "append")))
+	store.setFail(nil)
+	h.consume(t, td) // the sender's retry
+	assert.Len(t, store.keys("/sessions"), 1)
+	require.NoError(t, h.exp.Shutdown(context.Background()))
+	recs := readRecords(t, cfg.File.Path)
+	require.Len(t, recs, 1)
+	assert.Equal(t, 4, recs[0].SpanCount)
+}
+
+type notStorage struct {
+	component.StartFunc
+	component.ShutdownFunc
+}
+
+// A storage ID that is missing or not a storage extension fails Start.
+func TestStorageMisconfiguredFailsStart(t *testing.T) {
+	for name, exts := range map[string]map[component.ID]component.Component{
+		"missing":     {},
+		"not storage": {testStorageID: notStorage{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig(t)
+			id := testStorageID
+			cfg.StorageID = &id
+			set := exportertest.NewNopSettings(metadata.Type)
+			exp, err := newTracesExporter(context.Background(), set, cfg, time.Now)
+			require.NoError(t, err)
+			err = exp.Start(context.Background(), storageHost{Host: componenttest.NewNopHost(), exts: exts})
+			require.Error(t, err)
+			assert.ErrorContains(t, err, testStorageID.String())
+		})
+	}
+}
+
+func TestSplitByTrace(t *testing.T) {
+	td := testgen.Merge(testgen.Session(1, 3), testgen.Session(2, 2), testgen.Session(3, 4))
+	parts := splitByTrace(td, func(tid pcommon.TraceID) bool { return tid != testgen.TraceID(2) })
+	require.Len(t, parts, 2)
+	assert.Equal(t, testgen.TraceID(1), parts[0].tid)
+	assert.Equal(t, 3, parts[0].td.SpanCount())
+	assert.Equal(t, testgen.TraceID(3), parts[1].tid)
+	assert.Equal(t, 4, parts[1].td.SpanCount())
+	want := td.ResourceSpans().At(2).Resource().Attributes().AsRaw()
+	assert.Equal(t, want, parts[1].td.ResourceSpans().At(0).Resource().Attributes().AsRaw())
+}
