@@ -21,6 +21,8 @@ type Agent struct {
 	span trace.Span
 	ctx  scopeCtx // the context StartAgent returns
 
+	idBuf uuidBuf // id's bytes
+
 	ended atomic.Bool // changes under sess.mu
 }
 
@@ -47,15 +49,14 @@ func (s *Session) StartAgent(ctx context.Context, name string, opts ...AgentOpti
 	if len(opts) > 0 {
 		c = newAgentConfig(opts)
 	}
-	var id string
+	var u uuid.UUID
 	if c.id != "" {
-		u, err := uuid.Parse(c.id)
-		if err != nil {
+		var err error
+		if u, err = uuid.Parse(c.id); err != nil {
 			return ctx, nil, fmt.Errorf("%w: %q: %w", ErrInvalidAgentID, c.id, err)
 		}
-		id = u.String()
 	} else {
-		id = uuid.New().String()
+		u = uuid.New()
 	}
 
 	// Starting a span needs no lock: a span started while End runs is
@@ -63,7 +64,9 @@ func (s *Session) StartAgent(ctx context.Context, name string, opts ...AgentOpti
 	if s.ended.Load() {
 		return ctx, nil, ErrSessionEnded
 	}
-	a := &Agent{id: id, name: name, sess: s}
+	a := &Agent{name: name, sess: s}
+	id := a.idBuf.format(u)
+	a.id = id
 	sb := getScratch()
 	attrs := append(sb.attrs[:0],
 		semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),

@@ -1,6 +1,7 @@
 package otelsession
 
 import (
+	"hash/maphash"
 	"sync/atomic"
 
 	"github.com/crewtrace/crewtrace/semconv"
@@ -30,16 +31,18 @@ type nameEntry struct {
 
 var names nameCache
 
+// nameSeed seeds the name cache's hash; set once, never changed.
+var nameSeed = maphash.MakeSeed()
+
 func (c *nameCache) get(kind uint8, a, b string) string {
-	h := uint32(2166136261) ^ uint32(kind) // FNV-1a over kind, a, b
-	for i := 0; i < len(a); i++ {
-		h = (h ^ uint32(a[i])) * 16777619
+	// maphash (AES-based where the CPU has it) is several times faster than
+	// a byte-at-a-time hash on names of 10-30 bytes.
+	h := maphash.String(nameSeed, b)
+	if a != "" {
+		h ^= maphash.String(nameSeed, a) * 0x9e3779b97f4a7c15
 	}
-	h = (h ^ 0xff) * 16777619
-	for i := 0; i < len(b); i++ {
-		h = (h ^ uint32(b[i])) * 16777619
-	}
-	slot := &c[h%uint32(len(c))]
+	h += uint64(kind) * 0x9e3779b97f4a7c15 // kinds land in different slots
+	slot := &c[h%uint64(len(c))]
 	if e := slot.Load(); e != nil && e.kind == kind && e.a == a && e.b == b {
 		return e.v
 	}

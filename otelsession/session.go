@@ -55,6 +55,7 @@ type Session struct {
 	maxContent int
 	start      time.Time
 	ctx        scopeCtx // the context Start returns
+	idBuf      uuidBuf  // id's bytes
 
 	// ended and the ended flags of the session's agents change only under
 	// mu; recording an event holds mu for reading, so no event is added to
@@ -138,7 +139,6 @@ func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
 		c.id = uuid.New()
 	}
 	s := &Session{
-		id:         c.id.String(),
 		name:       c.name,
 		tracer:     tracerFor(c.tp),
 		tp:         c.tp,
@@ -146,6 +146,7 @@ func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
 		inst:       instrumentsFor(c.mp),
 		maxContent: c.maxContent,
 	}
+	s.id = s.idBuf.format(c.id)
 	sb := getScratch()
 	attrs := append(sb.attrs[:0], semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),
 		semconv.SpanKindKey.String(semconv.SpanKindSession),
