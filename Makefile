@@ -10,11 +10,11 @@ GO ?= go
 RACE ?= -race
 TESTFLAGS ?=
 
-.PHONY: test fmt-check vet unit check-work tidy modules demo e2e e2e-build
+.PHONY: test fmt-check vet unit check-work tidy modules demo e2e e2e-build fuzz-short load
 
 ## test: everything CI checks — formatting, go.work, vet, and race tests in every module
 ## (the e2e module runs the collector, Jaeger and the example crew as processes).
-test: fmt-check check-work vet e2e-build unit
+test: fmt-check check-work vet e2e-build unit fuzz-short
 
 modules:
 	@echo $(MODULES)
@@ -60,3 +60,20 @@ demo: $(BUILD)/crewtrace-demo
 ## e2e: only the end-to-end tests (verbose).
 e2e: e2e-build
 	@cd e2e && CREWTRACE_BUILD_DIR=$(abspath $(BUILD)) $(GO) test $(RACE) -count=1 -v $(TESTFLAGS) ./...
+
+# Fuzzing. Each target is module-dir:package:FuzzName; go test -fuzz takes one
+# target per invocation. fuzz-short runs each for FUZZTIME (CI: 5 s each, under
+# a minute in all); failing inputs land in the package's testdata/fuzz/ to commit
+# as regression seeds. Longer: make fuzz-short FUZZTIME=10m.
+FUZZTIME ?= 5s
+FUZZ_TARGETS := \
+	exporter/sessionexporter:./internal/assembler:FuzzAssembler \
+	exporter/sessionexporter:./internal/record:FuzzEncoderMatchesEncodingJSON \
+	exporter/sessionexporter:./internal/record:FuzzDecode \
+	exporter/sessionexporter:./internal/sink:FuzzRetryAfter
+
+## fuzz-short: run every fuzz target for $(FUZZTIME) (one target per go test -fuzz).
+fuzz-short:
+	@set -e; for t in $(FUZZ_TARGETS); do IFS=: read -r mod pkg name <<<"$$t"; \
+		echo "== fuzz $$mod $$pkg $$name ($(FUZZTIME))"; \
+		(cd $$mod && $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg); done

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -97,6 +98,10 @@ func (s *HTTP) Write(ctx context.Context, recs []record.Encoded) error {
 	}
 }
 
+// maxRetryAfter is the longest Retry-After delay: larger second counts are
+// clamped to it instead of overflowing time.Duration into a negative delay.
+const maxRetryAfter = time.Duration(math.MaxInt64/int64(time.Second)) * time.Second
+
 // retryAfter parses a Retry-After header given in seconds.
 func retryAfter(v string) (time.Duration, bool) {
 	if v == "" {
@@ -105,6 +110,9 @@ func retryAfter(v string) (time.Duration, bool) {
 	secs, err := strconv.Atoi(v)
 	if err != nil || secs < 0 {
 		return 0, false
+	}
+	if secs > int(maxRetryAfter/time.Second) {
+		return maxRetryAfter, true
 	}
 	return time.Duration(secs) * time.Second, true
 }
