@@ -78,7 +78,8 @@ func (s *Session) StartAgent(ctx context.Context, name string, opts ...AgentOpti
 	ctx, a.span = s.tracer.Start(s.parent(ctx, s.span), names.get(nameAgentSpan, "", name), sb.spanOpts(len(attrs))...)
 	sb.put(len(attrs))
 	s.inst.agents.Add(context.Background(), 1)
-	a.ctx = scopeCtx{Context: ctx, sc: scope{sess: s, agent: a}}
+	inTrace := s.traceID.IsValid() && a.span.SpanContext().TraceID() == s.traceID
+	a.ctx = scopeCtx{Context: ctx, sc: scope{sess: s, agent: a, inTrace: inTrace}}
 	return &a.ctx, a, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/crewtrace/crewtrace/semconv"
 )
 
 // ScopeName is the instrumentation scope name of the tracer and meter the
@@ -16,6 +18,7 @@ const Version = "0.1.0"
 // config holds the options of one session.
 type config struct {
 	name       string
+	spanName   string // semconv.SessionSpanName(name), built by WithName
 	tags       []string
 	tp         trace.TracerProvider
 	mp         metric.MeterProvider
@@ -40,8 +43,11 @@ func (f optionFunc) apply(c config) config { return f(c) }
 // and the name is recorded as gen_ai.workflow.name and crewtrace.session.name.
 // Without it the span is named "session" and no name is recorded.
 func WithName(name string) Option {
+	// The span name is built here, once per option: a program that reuses
+	// its options does not build it for every session.
+	spanName := semconv.SessionSpanName(name)
 	return optionFunc(func(c config) config {
-		c.name = name
+		c.name, c.spanName = name, spanName
 		return c
 	})
 }

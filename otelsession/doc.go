@@ -12,7 +12,9 @@
 // client spans ("chat <model>", "execute_tool <name>") under the current
 // agent (or the session), and [RecordEvent], [RecordAction] and
 // [RecordError] add AgentOps-style events to the current agent span (or the
-// session span). Every rejected call returns a sentinel error (match it with
+// session span); [RecordEventParams] and [RecordActionParams] take the
+// parameters as typed [Param] values ([StringParam], [IntParam], ...)
+// instead of a map[string]any, the allocation-free way. Every rejected call returns a sentinel error (match it with
 // errors.Is) and is counted; nothing is dropped silently and user input never
 // causes a panic.
 //

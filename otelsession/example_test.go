@@ -98,6 +98,35 @@ func ExampleRecordEvent() {
 	//   event exception
 }
 
+// Typed params: the same events as with Params maps, with no map to build
+// and nothing allocated for the params (like slog.LogAttrs next to slog.Info).
+func ExampleRecordEventParams() {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	ctx, sess := otelsession.Start(context.Background(), otelsession.WithTracerProvider(tp))
+
+	fmt.Println(otelsession.RecordEventParams(ctx, otelsession.Event{Type: "plan", Returns: "3 steps"},
+		otelsession.IntParam("steps", 3), otelsession.StringParam("goal", "triage")))
+	fmt.Println(otelsession.RecordActionParams(ctx, "search", otelsession.StringParam("query", "otel")))
+	_ = sess.End(otelsession.Success, "")
+	for _, ev := range rec.Ended()[0].Events() {
+		for _, kv := range ev.Attributes {
+			fmt.Printf("%s %s=%s\n", ev.Name, kv.Key, kv.Value.Emit())
+		}
+	}
+	// Output:
+	// <nil>
+	// <nil>
+	// plan crewtrace.event.kind=event
+	// plan crewtrace.event.type=plan
+	// plan crewtrace.event.returns=3 steps
+	// plan crewtrace.event.param.goal=triage
+	// plan crewtrace.event.param.steps=3
+	// search crewtrace.event.kind=action
+	// search crewtrace.event.type=search
+	// search crewtrace.event.param.query=otel
+}
+
 // Shutdown ends the sessions still open when the program exits, and flushes.
 func ExampleShutdown() {
 	rec := tracetest.NewSpanRecorder()

@@ -77,6 +77,9 @@ type Session struct {
 type scope struct {
 	sess  *Session
 	agent *Agent
+	// inTrace: the scope's span (the agent's, else the session's) belongs
+	// to the session's trace, so new spans may start right under it.
+	inTrace bool
 }
 
 type ctxKey struct{}
@@ -164,13 +167,17 @@ func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
 		startOpts = sb.spanOpts(len(attrs), trace.WithNewRoot())
 	}
 	s.start = time.Now()
-	ctx, s.span = s.tracer.Start(ctx, semconv.SessionSpanName(c.name), startOpts...)
+	spanName := c.spanName
+	if spanName == "" {
+		spanName = semconv.SessionSpanName(c.name)
+	}
+	ctx, s.span = s.tracer.Start(ctx, spanName, startOpts...)
 	sb.put(len(attrs))
 	s.traceID = s.span.SpanContext().TraceID()
 
 	s.inst.active.Add(context.Background(), 1)
 	registry.add(s, c.id[15])
-	s.ctx = scopeCtx{Context: ctx, sc: scope{sess: s}}
+	s.ctx = scopeCtx{Context: ctx, sc: scope{sess: s, inTrace: s.traceID.IsValid()}}
 	return &s.ctx, s
 }
 
@@ -396,6 +403,11 @@ func (r *sessionRegistry) snapshot() []*Session {
 // current span belongs to the session's trace (an agent, an LLM call or a
 // span of the caller), else ctx with fallback as the current span.
 func (s *Session) parent(ctx context.Context, fallback trace.Span) context.Context {
+	// A context Start or StartAgent returned, unwrapped: its current span
+	// is its scope's span, known to be in the trace (no lookup needed).
+	if c, ok := ctx.(*scopeCtx); ok && c.sc.sess == s && c.sc.inTrace {
+		return ctx
+	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && sc.TraceID() == s.traceID {
 		return ctx
 	}
