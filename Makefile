@@ -67,6 +67,7 @@ e2e: e2e-build
 # as regression seeds. Longer: make fuzz-short FUZZTIME=10m.
 FUZZTIME ?= 5s
 FUZZ_TARGETS := \
+	.:./otelsession:FuzzRecordEvent \
 	exporter/sessionexporter:./internal/assembler:FuzzAssembler \
 	exporter/sessionexporter:./internal/record:FuzzEncoderMatchesEncodingJSON \
 	exporter/sessionexporter:./internal/record:FuzzDecode \
