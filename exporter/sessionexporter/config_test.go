@@ -37,6 +37,8 @@ func TestLoadConfig(t *testing.T) {
 		assert.Equal(t, SinkFile, cfg.Sink)
 		assert.Equal(t, "sessions.jsonl", cfg.File.Path)
 		assert.True(t, cfg.QueueConfig.Get().BlockOnOverflow, "the records queue applies back-pressure by default")
+		assert.Zero(t, cfg.BackOffConfig.MaxElapsedTime, "sink writes are retried until they succeed by default")
+		assert.Nil(t, cfg.StorageID, "no storage extension by default")
 	})
 	t.Run("custom", func(t *testing.T) {
 		cfg := loadConfig(t, "custom")
@@ -68,6 +70,14 @@ func TestLoadConfig(t *testing.T) {
 		assert.Equal(t, 2*time.Minute, cfg.BackOffConfig.MaxElapsedTime)
 		assert.Equal(t, int64(50), cfg.QueueConfig.Get().QueueSize)
 		assert.Equal(t, 2, cfg.QueueConfig.Get().NumConsumers)
+	})
+	t.Run("storage", func(t *testing.T) {
+		cfg := loadConfig(t, "storage")
+		require.NoError(t, confmap.Validate(cfg))
+		want := component.MustNewID("file_storage")
+		assert.Equal(t, &want, cfg.StorageID)
+		assert.Equal(t, &want, cfg.QueueConfig.Get().StorageID)
+		assert.True(t, cfg.QueueConfig.Get().BlockOnOverflow, "the default queue settings stay")
 	})
 }
 

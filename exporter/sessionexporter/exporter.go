@@ -188,7 +188,11 @@ func (e *sessionExporter) consumeTraces(ctx context.Context, td ptrace.Traces) e
 	e.setBuffered()
 	c := e.settle(&res)
 	e.mu.Unlock()
-	e.commit(ctx, c, e.emit(ctx, res))
+	// Records flushed at a limit are queued even if the sender gives up
+	// waiting (a full queue with block_on_overflow blocks here): they are
+	// built and their session released, so this is their only way out.
+	ectx := context.WithoutCancel(ctx)
+	e.commit(ectx, c, e.emit(ectx, res))
 	if werr != nil {
 		e.tel.StorageFailures.Add(ctx, 1, attrOpAppend)
 		e.logger.Error("Spans could not be written to storage; refused (the sender retries)", zap.Error(werr))

@@ -41,6 +41,11 @@ func createDefaultConfig() component.Config {
 	// Back-pressure, not loss: when the sink is down long enough to fill the
 	// queue, emission waits instead of dropping records.
 	queue.BlockOnOverflow = true
+	// Retry until the sink takes the records: a long outage fills the queue
+	// and then applies back-pressure, instead of dropping records after
+	// exporterhelper's default 5 minutes.
+	retry := configretry.NewDefaultBackOffConfig()
+	retry.MaxElapsedTime = 0
 	return &Config{
 		GracePeriod:    defaultGracePeriod,
 		SessionTimeout: defaultSessionTimeout,
@@ -56,7 +61,7 @@ func createDefaultConfig() component.Config {
 		Postgres:      postgres.NewDefaultConfig(),
 		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
 		QueueConfig:   configoptional.Some(queue),
-		BackOffConfig: configretry.NewDefaultBackOffConfig(),
+		BackOffConfig: retry,
 	}
 }
 

@@ -1,0 +1,157 @@
+package sessionexporter
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/testgen"
+)
+
+// queueHarness starts an exporter with an HTTP sink on backend and a records
+// queue of one request and one consumer, so that a down backend fills it
+// with two emissions (one in flight, one queued).
+func queueHarness(t *testing.T, backend *recordServer, block bool, host component.Host, storage bool) (*harness, *httptest.Server) {
+	ts := httptest.NewServer(backend)
+	t.Cleanup(ts.Close)
+	cfg := testConfig(t)
+	cfg.Sink, cfg.HTTP.Endpoint = SinkHTTP, ts.URL
+	q := cfg.QueueConfig.Get()
+	q.QueueSize, q.NumConsumers, q.BlockOnOverflow = 1, 1, block
+	if storage {
+		withStorage(cfg)
+	}
+	return startOn(t, cfg, host), ts
+}
+
+// sumAll returns the sum of all data points of a counter or gauge,
+// whatever their attributes (exporterhelper's carry the exporter's ID).
+func (h *harness) sumAll(t *testing.T, name string) int64 {
+	t.Helper()
+	m, err := h.tel.GetMetric(name)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	switch d := m.Data.(type) {
+	case metricdata.Sum[int64]:
+		for _, dp := range d.DataPoints {
+			n += dp.Value
+		}
+	case metricdata.Gauge[int64]:
+		for _, dp := range d.DataPoints {
+			n += dp.Value
+		}
+	default:
+		t.Fatalf("%s: unexpected data %T", name, m.Data)
+	}
+	return n
+}
+
+func (s *recordServer) up() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = 0
+}
+
+// emitOne has session i emitted in an emission of its own.
+func emitOne(t *testing.T, h *harness, i int) {
+	t.Helper()
+	h.consume(t, testgen.Session(i, 4))
+	h.clock.Advance(testGrace)
+}
+
+// With block_on_overflow (the default), a full queue holds emission back —
+// the ticker waits, spans keep being buffered up to the limits — and drops
+// nothing: once the backend is back every session is delivered once.
+func TestQueueFullBlocks(t *testing.T) {
+	backend := &recordServer{fail: -1, status: http.StatusServiceUnavailable, stored: map[string]int{}, seen: map[string]int{}}
+	h, _ := queueHarness(t, backend, true, componenttest.NewNopHost(), false)
+	const n = 5
+	for i := 0; i < 2; i++ {
+		emitOne(t, h, i)
+		require.Eventually(t, func() bool {
+			return h.sum(t, metadata.MetricSessionsEmitted, emittedAttrs...) == int64(i+1)
+		}, 10*time.Second, 5*time.Millisecond)
+	}
+	require.Eventually(t, func() bool { return h.sumAll(t, "otelcol_exporter_queue_size") == 1 }, 10*time.Second, 5*time.Millisecond,
+		"one record in flight (retried), one queued: the queue is full")
+	for i := 2; i < n; i++ { // the first of these blocks the ticker in the enqueue
+		emitOne(t, h, i)
+	}
+	assert.Zero(t, h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "enqueue")), "nothing dropped")
+
+	backend.up()
+	want := map[string]int{}
+	for i := 0; i < n; i++ {
+		want[testgen.SessionID(i)+"/0"] = 1
+	}
+	require.Eventually(t, func() bool {
+		stored, _ := backend.snapshot()
+		return len(stored) == n
+	}, 20*time.Second, 5*time.Millisecond)
+	require.NoError(t, h.exp.Shutdown(context.Background()))
+	stored, _ := backend.snapshot()
+	assert.Equal(t, want, stored, "every session delivered once after the outage")
+	assert.Zero(t, h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "enqueue")))
+	assert.Positive(t, h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "retryable")))
+}
+
+var emittedAttrs = []attribute.KeyValue{
+	attribute.String("end_state", "Success"), attribute.Bool("complete", true), attribute.String("flush_reason", "grace_period"),
+}
+
+// With block_on_overflow: false, records that find the queue full are
+// dropped — counted (sink_failures{kind=enqueue}, exporterhelper's
+// enqueue_failed_log_records) and logged with their session IDs. With a
+// storage extension they are not lost: their spans stay in storage and the
+// sessions are emitted again at the next start.
+func TestQueueFullWithoutBlockingCountsAndStorageKeeps(t *testing.T) {
+	backend := &recordServer{fail: -1, status: http.StatusServiceUnavailable, stored: map[string]int{}, seen: map[string]int{}}
+	store := newCrashStorage()
+	host := storageHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{testStorageID: store}}
+	h, tsA := queueHarness(t, backend, false, host, true)
+	const n = 4
+	for i := 0; i < n; i++ {
+		emitOne(t, h, i)
+		require.Eventually(t, func() bool {
+			return h.sum(t, metadata.MetricSessionsEmitted, emittedAttrs...) == int64(i+1)
+		}, 10*time.Second, 5*time.Millisecond)
+	}
+	require.Eventually(t, func() bool {
+		return h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "enqueue")) > 0
+	}, 10*time.Second, 5*time.Millisecond)
+	dropped := h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "enqueue"))
+	assert.Equal(t, dropped, h.sumAll(t, "otelcol_exporter_enqueue_failed_log_records"), "exporterhelper counts them too")
+	entries := h.logs.FilterMessageSnippet("could not be queued for the sink").All()
+	require.Len(t, entries, int(dropped))
+	assert.Contains(t, entries[0].Message, "emitted again at the next start")
+
+	// The collector restarts (here: crashes) with the backend back: the
+	// queued records and the dropped sessions are all delivered.
+	store.crash()
+	tsA.Close() // the crashed process's in-flight retries die with it
+	backend.up()
+	h2, _ := queueHarness(t, backend, false, host, true)
+	h2.clock.Advance(testGrace)
+	require.Eventually(t, func() bool {
+		stored, _ := backend.snapshot()
+		return len(stored) == n
+	}, 20*time.Second, 5*time.Millisecond)
+	require.NoError(t, h2.exp.Shutdown(context.Background()))
+	stored, _ := backend.snapshot()
+	for i := 0; i < n; i++ {
+		assert.Equal(t, 1, stored[testgen.SessionID(i)+"/0"], "session %d delivered once", i)
+	}
+	assert.Len(t, stored, n)
+}
