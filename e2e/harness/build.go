@@ -22,6 +22,9 @@ type Binaries struct {
 	Jaeger string
 	// Crew is the example crew (examples/crew).
 	Crew string
+	// Telemetrygen is collector-contrib's telemetrygen, built from the
+	// tools/telemetrygen module: unrelated traffic for load tests.
+	Telemetrygen string
 }
 
 // BuildDir returns the directory binaries are built into: $CREWTRACE_BUILD_DIR
@@ -49,6 +52,9 @@ func Build(ctx context.Context, root, dir string, log io.Writer) (Binaries, erro
 		return b, err
 	}
 	if b.Crew, err = BuildCrew(ctx, root, dir, log); err != nil {
+		return b, err
+	}
+	if b.Telemetrygen, err = BuildTelemetrygen(ctx, root, dir, log); err != nil {
 		return b, err
 	}
 	return b, nil
@@ -96,7 +102,7 @@ func jaegerStamp(mod string) (string, error) {
 	for _, f := range []string{"go.mod", "go.sum"} {
 		b, err := os.ReadFile(filepath.Join(mod, f))
 		if err != nil {
-			return "", fmt.Errorf("harness: jaeger tools module: %w", err)
+			return "", fmt.Errorf("harness: tools module: %w", err)
 		}
 		h.Write(b)
 	}
