@@ -78,3 +78,15 @@ fuzz-short:
 	@set -e; for t in $(FUZZ_TARGETS); do IFS=: read -r mod pkg name <<<"$$t"; \
 		echo "== fuzz $$mod $$pkg $$name ($(FUZZTIME))"; \
 		(cd $$mod && $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg); done
+
+# Load. cmd/crewtrace-load (e2e module) builds and starts the collector and
+# Jaeger on loopback ports, drives the sessions in-process over OTLP/gRPC
+# beside telemetrygen traffic (tools/telemetrygen), reports throughput, the
+# collector's peak RSS and the exporter's buffer peak, and fails unless every
+# session started has exactly one complete record. Not part of `test` (the e2e
+# tests run it with 300 sessions). LOAD_ARGS="-sessions 3000 -rate 200" etc.
+LOAD_ARGS ?= -sessions 10000 -max-sessions 20000 -noise-workers 2 -noise-traces 1500 -noise-rate 100
+
+## load: 10,000 sessions open at once + 3,000 telemetrygen traces through the real collector (minutes).
+load: e2e-build
+	@cd e2e && CREWTRACE_BUILD_DIR=$(abspath $(BUILD)) $(GO) run ./cmd/crewtrace-load $(LOAD_ARGS)

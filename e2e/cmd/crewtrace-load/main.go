@@ -57,6 +57,7 @@ func run(ctx context.Context, keep bool, o load.Options) error {
 	if err != nil {
 		return err
 	}
+	o.Root = root
 	if o.Bins, err = harness.Build(ctx, root, harness.BuildDir(root), os.Stderr); err != nil {
 		return err
 	}
