@@ -3,6 +3,7 @@ package otelsession_test
 import (
 	"context"
 	"errors"
+	"math"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -278,29 +279,69 @@ func BenchmarkSessionPairedControl(b *testing.B) {
 }
 
 // pairedLoop runs a and b alternately (the order flips every iteration) and
-// reports each one's ns/op under the given units and ratio = b / a.
+// reports each one's ns/op under the given units, ratio = total b time /
+// total a time, and median-ratio: the median over iterations of b's time /
+// a's time in the same iteration. A burst of load from other processes
+// inflates the totals of whichever side it hits, but moves the median of
+// the per-iteration ratios little: the robust one on a shared machine.
 func pairedLoop(b *testing.B, fa, fb func(), unitA, unitB string) {
 	var ta, tb time.Duration
+	var hist ratioHist
 	i := 0
 	for b.Loop() {
+		var da, db time.Duration
 		if i%2 == 0 {
 			t0 := time.Now()
 			fa()
 			t1 := time.Now()
 			fb()
-			ta, tb = ta+t1.Sub(t0), tb+time.Since(t1)
+			da, db = t1.Sub(t0), time.Since(t1)
 		} else {
 			t0 := time.Now()
 			fb()
 			t1 := time.Now()
 			fa()
-			tb, ta = tb+t1.Sub(t0), ta+time.Since(t1)
+			db, da = t1.Sub(t0), time.Since(t1)
 		}
+		ta, tb = ta+da, tb+db
+		hist.add(float64(db) / float64(da))
 		i++
 	}
 	b.ReportMetric(float64(ta.Nanoseconds())/float64(b.N), unitA)
 	b.ReportMetric(float64(tb.Nanoseconds())/float64(b.N), unitB)
 	b.ReportMetric(float64(tb)/float64(ta), "ratio")
+	b.ReportMetric(hist.median(), "median-ratio")
+}
+
+// ratioHist is a histogram of ratios in [1/4, 4] on a log scale (0.07 %
+// wide buckets; outliers land in the end buckets), so the benchmark loop
+// keeps no per-iteration data and allocates nothing.
+type ratioHist struct {
+	n      int
+	bucket [ratioBuckets]int
+}
+
+const ratioBuckets = 4000
+
+var ratioLogMin, ratioLogSpan = math.Log(0.25), math.Log(16)
+
+func (h *ratioHist) add(r float64) {
+	i := 0
+	if r > 0 {
+		i = int((math.Log(r) - ratioLogMin) / ratioLogSpan * ratioBuckets)
+	}
+	h.bucket[min(max(i, 0), ratioBuckets-1)]++
+	h.n++
+}
+
+func (h *ratioHist) median() float64 {
+	seen := 0
+	for i, c := range h.bucket {
+		if seen += c; 2*seen >= h.n {
+			return math.Exp(ratioLogMin + (float64(i)+0.5)/ratioBuckets*ratioLogSpan)
+		}
+	}
+	return math.NaN()
 }
 
 // TestBenchmarkWorkloadsMatch checks the two benchmark workloads write the
