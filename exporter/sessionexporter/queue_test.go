@@ -22,12 +22,16 @@ import (
 // queue of one request and one consumer, so that a down backend fills it
 // with two emissions (one in flight, one queued).
 func queueHarness(t *testing.T, backend *recordServer, block bool, host component.Host, storage bool) (*harness, *httptest.Server) {
+	return queueHarnessSize(t, backend, 1, block, host, storage)
+}
+
+func queueHarnessSize(t *testing.T, backend *recordServer, size int64, block bool, host component.Host, storage bool) (*harness, *httptest.Server) {
 	ts := httptest.NewServer(backend)
 	t.Cleanup(ts.Close)
 	cfg := testConfig(t)
 	cfg.Sink, cfg.HTTP.Endpoint = SinkHTTP, ts.URL
 	q := cfg.QueueConfig.Get()
-	q.QueueSize, q.NumConsumers, q.BlockOnOverflow = 1, 1, block
+	q.QueueSize, q.NumConsumers, q.BlockOnOverflow = size, 1, block
 	if storage {
 		withStorage(cfg)
 	}
@@ -137,12 +141,13 @@ func TestQueueFullWithoutBlockingCountsAndStorageKeeps(t *testing.T) {
 	require.Len(t, entries, int(dropped))
 	assert.Contains(t, entries[0].Message, "emitted again at the next start")
 
-	// The collector restarts (here: crashes) with the backend back: the
-	// queued records and the dropped sessions are all delivered.
+	// The collector restarts (here: crashes) with the backend back and a
+	// queue with room for the records it reloads and the sessions it emits
+	// again: the queued records and the dropped sessions are all delivered.
 	store.crash()
 	tsA.Close() // the crashed process's in-flight retries die with it
 	backend.up()
-	h2, _ := queueHarness(t, backend, false, host, true)
+	h2, _ := queueHarnessSize(t, backend, 10, false, host, true)
 	h2.clock.Advance(testGrace)
 	require.Eventually(t, func() bool {
 		stored, _ := backend.snapshot()
