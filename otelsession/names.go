@@ -42,9 +42,14 @@ func (c *nameCache) get(kind uint8, a, b string) string {
 		h ^= maphash.String(nameSeed, a) * 0x9e3779b97f4a7c15
 	}
 	h += uint64(kind) * 0x9e3779b97f4a7c15 // kinds land in different slots
-	slot := &c[h%uint64(len(c))]
-	if e := slot.Load(); e != nil && e.kind == kind && e.a == a && e.b == b {
-		return e.v
+	// Two-way set associative: the hash seed is random per process, so two
+	// hot names sharing a slot (and evicting each other on every use) would
+	// make some runs slower than others; a set holds both.
+	set := h % uint64(len(c)) &^ 1
+	for w := range uint64(2) {
+		if e := c[set+w].Load(); e != nil && e.kind == kind && e.a == a && e.b == b {
+			return e.v
+		}
 	}
 	var v string
 	switch kind {
@@ -57,6 +62,14 @@ func (c *nameCache) get(kind uint8, a, b string) string {
 	case nameToolSpan:
 		v = semconv.ToolSpanName(b)
 	}
-	slot.Store(&nameEntry{kind: kind, a: a, b: b, v: v})
+	e := &nameEntry{kind: kind, a: a, b: b, v: v}
+	switch {
+	case c[set].Load() == nil:
+		c[set].Store(e)
+	case c[set+1].Load() == nil:
+		c[set+1].Store(e)
+	default: // both taken: each name always replaces the same way
+		c[set+(h>>32)&1].Store(e)
+	}
 	return v
 }
