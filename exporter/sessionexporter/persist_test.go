@@ -385,3 +385,37 @@ func TestSplitByTrace(t *testing.T) {
 	want := td.ResourceSpans().At(2).Resource().Attributes().AsRaw()
 	assert.Equal(t, want, parts[1].td.ResourceSpans().At(0).Resource().Attributes().AsRaw())
 }
+
+// The documented at-least-once window: a crash after a record was queued
+// but before its emission marker was written repeats that record after the
+// restart — with the same session ID and revision, never as an unrelated
+// record. Here the marker write fails (counted), then the process crashes.
+func TestMarkerNotWrittenRepeatsSameRevision(t *testing.T) {
+	store := newCrashStorage()
+	host := storageHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{testStorageID: store}}
+	cfg := testConfig(t)
+	id := testStorageID
+	cfg.StorageID = &id // the records queue stays in memory: the file sink writes at once
+	a := startOn(t, cfg, host)
+	a.consume(t, testgen.Session(1, 4))
+	store.setFail(errors.New("disk full"))
+	a.clock.Advance(testGrace)
+	require.Eventually(t, func() bool {
+		return a.sum(t, metadata.MetricStorageFailures, attribute.String("op", "commit")) == 1
+	}, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 1 }, 10*time.Second, 5*time.Millisecond)
+	store.crash()
+	store.setFail(nil)
+
+	b := startOn(t, cfg, host)
+	b.clock.Advance(testGrace)
+	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 2 }, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, b.exp.Shutdown(context.Background()))
+	recs := readRecords(t, cfg.File.Path)
+	require.Len(t, recs, 2)
+	for _, r := range recs {
+		assert.Equal(t, testgen.SessionID(1), r.SessionID)
+		assert.Equal(t, 0, r.Revision, "the repeat carries the same revision: keeping the highest revision per session yields one record")
+		assert.Equal(t, 4, r.SpanCount)
+	}
+}
