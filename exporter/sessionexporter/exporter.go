@@ -53,6 +53,11 @@ type sessionExporter struct {
 
 	stop chan struct{}
 	done chan struct{}
+	// run is cancelled when Shutdown starts, so that an emission waiting for
+	// room in a full queue (block_on_overflow) gives up instead of hanging
+	// the shutdown.
+	run       context.Context
+	cancelRun context.CancelFunc
 
 	attrMu       sync.Mutex
 	emittedAttrs map[emittedKey]metric.MeasurementOption
@@ -72,6 +77,8 @@ func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config, 
 		now:    now,
 
 		emittedAttrs: make(map[emittedKey]metric.MeasurementOption),
+		run:          context.Background(),
+		cancelRun:    func() {},
 		asm: assembler.New(assembler.Config{
 			GracePeriod:     cfg.GracePeriod,
 			SessionTimeout:  cfg.SessionTimeout,
@@ -136,6 +143,7 @@ func (e *sessionExporter) start(ctx context.Context, host component.Host) error 
 	if err := e.records.Start(ctx, host); err != nil {
 		return fmt.Errorf("session exporter: start sink: %w", err)
 	}
+	e.run, e.cancelRun = context.WithCancel(context.Background())
 	if e.cfg.StorageID != nil {
 		if err := e.startPersistence(ctx, host); err != nil {
 			return errors.Join(fmt.Errorf("session exporter: %w", err), e.records.Shutdown(ctx))
@@ -163,7 +171,7 @@ func (e *sessionExporter) tick(every time.Duration) {
 			e.setBuffered()
 			c := e.settle(&res)
 			e.mu.Unlock()
-			e.commit(context.Background(), c, e.emit(context.Background(), res))
+			e.commit(e.run, c, e.emit(e.run, res))
 		}
 	}
 }
@@ -190,9 +198,9 @@ func (e *sessionExporter) consumeTraces(ctx context.Context, td ptrace.Traces) e
 	e.mu.Unlock()
 	// Records flushed at a limit are queued even if the sender gives up
 	// waiting (a full queue with block_on_overflow blocks here): they are
-	// built and their session released, so this is their only way out.
-	ectx := context.WithoutCancel(ctx)
-	e.commit(ectx, c, e.emit(ectx, res))
+	// built and their session released, so this is their only way out. Only
+	// Shutdown interrupts the wait.
+	e.commit(e.run, c, e.emit(e.run, res))
 	if werr != nil {
 		e.tel.StorageFailures.Add(ctx, 1, attrOpAppend)
 		e.logger.Error("Spans could not be written to storage; refused (the sender retries)", zap.Error(werr))
@@ -202,6 +210,7 @@ func (e *sessionExporter) consumeTraces(ctx context.Context, td ptrace.Traces) e
 }
 
 func (e *sessionExporter) shutdown(ctx context.Context) error {
+	e.cancelRun()
 	if e.stop != nil {
 		close(e.stop)
 		<-e.done
@@ -212,7 +221,15 @@ func (e *sessionExporter) shutdown(ctx context.Context) error {
 	e.setBuffered()
 	c := e.settle(&res)
 	e.mu.Unlock()
-	e.commit(ctx, c, e.emit(ctx, res))
+	// e.run is cancelled: the drained records are queued if there is room,
+	// room is never waited for (a full queue at shutdown means the sink is
+	// down); records that find it full are counted, and kept in storage if
+	// configured.
+	ectx := e.run
+	if !e.cfg.QueueConfig.HasValue() {
+		ectx = ctx // no queue: the drain writes to the sink itself, within ctx
+	}
+	e.commit(ctx, c, e.emit(ectx, res))
 	err := e.records.Shutdown(ctx)
 	if e.wal != nil {
 		err = errors.Join(err, e.wal.close(ctx))

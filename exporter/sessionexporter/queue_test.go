@@ -160,3 +160,35 @@ func TestQueueFullWithoutBlockingCountsAndStorageKeeps(t *testing.T) {
 	}
 	assert.Len(t, stored, n)
 }
+
+// A collector stopped while the sink is down and the queue full does not
+// hang: the emission waiting for room gives up, the drained sessions that
+// find the queue full are counted (and logged), and Shutdown returns.
+func TestShutdownWithFullQueueReturns(t *testing.T) {
+	backend := &recordServer{fail: -1, status: http.StatusServiceUnavailable, stored: map[string]int{}, seen: map[string]int{}}
+	h, _ := queueHarness(t, backend, true, componenttest.NewNopHost(), false)
+	emitOne(t, h, 0)
+	require.Eventually(t, func() bool { _, seen := backend.snapshot(); return len(seen) == 1 }, 10*time.Second, 5*time.Millisecond,
+		"session 0 in flight (retried); it fills the queue of one")
+	emitOne(t, h, 1)
+	emitOne(t, h, 2)
+	require.Eventually(t, func() bool {
+		return h.sum(t, metadata.MetricSessionsEmitted, emittedAttrs...) == 3
+	}, 10*time.Second, 5*time.Millisecond, "sessions 1 and 2 emitted, waiting for room")
+	h.consume(t, testgen.Session(3, 4)) // pending: drained at shutdown
+	done := make(chan error, 1)
+	go func() { done <- h.exp.Shutdown(context.Background()) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Shutdown hangs on the full queue")
+	}
+	assert.Equal(t, int64(3), h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "enqueue")),
+		"sessions 1 and 2 (waiting) and 3 (drained) could not be queued: counted")
+	var ids []any
+	for _, e := range h.logs.FilterMessageSnippet("could not be queued for the sink").All() {
+		ids = append(ids, e.ContextMap()["session_ids"].([]any)...)
+	}
+	assert.ElementsMatch(t, []any{testgen.SessionID(1), testgen.SessionID(2), testgen.SessionID(3)}, ids, "and logged")
+}
