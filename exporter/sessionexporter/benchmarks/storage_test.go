@@ -53,6 +53,17 @@ func sessionStoragePipeline(tb testing.TB, w workload, dir string, run int) stri
 	require.NoError(tb, err)
 	require.NoError(tb, exp.Start(ctx, host))
 	w.feed(tb, exp)
+	// A persistent queue is not flushed at shutdown (its records are written
+	// at the next start), so wait for the sink to have every record, as the
+	// in-memory pipeline's Shutdown does. The ticker emits every session
+	// within a few milliseconds of its last span.
+	deadline := time.Now().Add(30 * time.Second)
+	for countLines(tb, cfg.File.Path) < w.sessions {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%d of %d records written", countLines(tb, cfg.File.Path), w.sessions)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	require.NoError(tb, exp.Shutdown(ctx))
 	require.NoError(tb, ext.Shutdown(ctx))
 	return cfg.File.Path
