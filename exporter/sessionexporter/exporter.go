@@ -176,6 +176,13 @@ func (e *sessionExporter) tick(every time.Duration) {
 	}
 }
 
+func (e *sessionExporter) bufferedSessions() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n, _ := e.asm.Buffered()
+	return n
+}
+
 func (e *sessionExporter) setBuffered() {
 	sessions, spans := e.asm.Buffered()
 	e.tel.SetBuffered(sessions, spans)
@@ -216,6 +223,19 @@ func (e *sessionExporter) shutdown(ctx context.Context) error {
 		<-e.done
 		e.stop = nil
 	}
+	if e.wal != nil {
+		// With storage, buffered sessions are not cut short: they stay in
+		// storage and carry on after the next start, so a restart does not
+		// split a running session into a partial record and a conflicting
+		// later one.
+		e.logger.Info("Buffered sessions kept in storage for the next start", zap.Int("sessions", e.bufferedSessions()))
+		err := errors.Join(e.records.Shutdown(ctx), e.wal.close(ctx))
+		e.tel.Shutdown()
+		if err != nil {
+			return fmt.Errorf("session exporter: shutdown: %w", err)
+		}
+		return nil
+	}
 	e.mu.Lock()
 	res := e.asm.Drain(e.now())
 	e.setBuffered()
@@ -231,9 +251,6 @@ func (e *sessionExporter) shutdown(ctx context.Context) error {
 	}
 	e.commit(ctx, c, e.emit(ectx, res))
 	err := e.records.Shutdown(ctx)
-	if e.wal != nil {
-		err = errors.Join(err, e.wal.close(ctx))
-	}
 	e.tel.Shutdown()
 	if err != nil {
 		return fmt.Errorf("session exporter: shutdown: %w", err)

@@ -289,8 +289,18 @@ func TestRestartAfterCrashLosesNoSession(t *testing.T) {
 
 	stored, _ := backend.snapshot()
 	assert.Equal(t, want, stored, "every session exactly once; the only repeats are marked revisions")
-	assert.Empty(t, store.keys("/sessions"), "a clean shutdown leaves no spans behind")
 	assert.Zero(t, b.sum(t, metadata.MetricPartialFlushes, attribute.String("flush_reason", "shutdown")))
+
+	// The emitted sessions stay in storage until their retention ends: a
+	// third start emits nothing again.
+	c := startOn(t, cfgB, host)
+	assert.Equal(t, int64(n), c.sum(t, metadata.MetricSessionsRestored, attribute.Bool("emitted", true)))
+	c.clock.Advance(time.Minute) // session_timeout: retention over, released
+	require.Eventually(t, func() bool { return len(store.keys("/sessions")) == 0 }, 10*time.Second, 5*time.Millisecond,
+		"released sessions leave no keys behind")
+	require.NoError(t, c.exp.Shutdown(context.Background()))
+	stored, _ = backend.snapshot()
+	assert.Equal(t, want, stored, "nothing repeated by a further restart")
 }
 
 // The restored state is exact: spans already emitted are not emitted again
@@ -343,6 +353,8 @@ func TestStorageWriteFailureRefusesSpans(t *testing.T) {
 	store.setFail(nil)
 	h.consume(t, td) // the sender's retry
 	assert.Len(t, store.keys("/sessions"), 1)
+	h.clock.Advance(testGrace)
+	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 1 }, 10*time.Second, 5*time.Millisecond)
 	require.NoError(t, h.exp.Shutdown(context.Background()))
 	recs := readRecords(t, cfg.File.Path)
 	require.Len(t, recs, 1)
@@ -418,4 +430,32 @@ func TestMarkerNotWrittenRepeatsSameRevision(t *testing.T) {
 		assert.Equal(t, 0, r.Revision, "the repeat carries the same revision: keeping the highest revision per session yields one record")
 		assert.Equal(t, 4, r.SpanCount)
 	}
+}
+
+// With storage, a graceful restart does not cut a running session short:
+// Shutdown leaves it in storage (no partial "shutdown" record) and it is
+// emitted once, whole, after the next start.
+func TestGracefulRestartKeepsRunningSessions(t *testing.T) {
+	store := newCrashStorage()
+	host := storageHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{testStorageID: store}}
+	cfg := testConfig(t)
+	withStorage(cfg)
+	a := startOn(t, cfg, host)
+	parts := testgen.Split(testgen.Session(1, 6))
+	a.consume(t, parts[3:]...) // running: children so far, no root
+	require.NoError(t, a.exp.Shutdown(context.Background()))
+	assert.Empty(t, readRecords(t, cfg.File.Path), "no partial record at shutdown")
+	assert.NotEmpty(t, store.keys("/sessions"))
+
+	b := startOn(t, cfg, host)
+	b.consume(t, parts[:3]...) // the rest of the session, root included
+	b.clock.Advance(testGrace)
+	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 1 }, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, b.exp.Shutdown(context.Background()))
+	recs := readRecords(t, cfg.File.Path)
+	require.Len(t, recs, 1)
+	assert.Equal(t, 0, recs[0].Revision)
+	assert.True(t, recs[0].Complete)
+	assert.Equal(t, 6, recs[0].SpanCount)
+	assert.Equal(t, "grace_period", recs[0].FlushReason)
 }
