@@ -45,6 +45,8 @@ import (
 //     session with a marker is restored as already emitted (retained, next
 //     revision from the marker) unless entries newer than the marker exist,
 //     in which case it is emitted again as the marker's revision.
+//  4. Shutdown does not drain: the buffered sessions stay in storage and
+//     carry on after the next start.
 //
 // So a crash between 2's enqueue and 2's marker write re-emits that session
 // with the same revision number; nothing else is repeated and nothing is lost.
