@@ -73,11 +73,22 @@ FUZZ_TARGETS := \
 	exporter/sessionexporter:./internal/record:FuzzDecode \
 	exporter/sessionexporter:./internal/sink:FuzzRetryAfter
 
+# Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
+# exceeded" when -fuzztime ends while a worker is busy (golang/go#75804, fixed
+# in Go 1.27): no input failed, none is written. A run fails here only when go
+# test fails otherwise, or wrote a failing input.
 ## fuzz-short: run every fuzz target for $(FUZZTIME) (one target per go test -fuzz).
 fuzz-short:
-	@set -e; for t in $(FUZZ_TARGETS); do IFS=: read -r mod pkg name <<<"$$t"; \
+	@for t in $(FUZZ_TARGETS); do IFS=: read -r mod pkg name <<<"$$t"; \
 		echo "== fuzz $$mod $$pkg $$name ($(FUZZTIME))"; \
-		(cd $$mod && $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg); done
+		out=$$(cd $$mod && $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1); rc=$$?; \
+		grep -v '^fuzz: elapsed' <<<"$$out"; \
+		if [ $$rc -ne 0 ]; then \
+			if grep -q 'context deadline exceeded' <<<"$$out" && ! grep -q 'Failing input written' <<<"$$out"; then \
+				echo "   (fuzz coordinator deadline race at -fuzztime, golang/go#75804: no failing input; not a failure)"; \
+			else exit 1; fi; \
+		fi; \
+	done
 
 # Load. cmd/crewtrace-load (e2e module) builds and starts the collector and
 # Jaeger on loopback ports, drives the sessions in-process over OTLP/gRPC
