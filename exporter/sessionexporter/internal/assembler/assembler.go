@@ -248,10 +248,25 @@ func (a *Assembler) enforceLimits(now int64, out *Result) {
 			return
 		}
 		ss := e.Value.(*session)
+		if a.ignorable(ss) {
+			// What Tick and Drain would ignore is ignored here too, not
+			// turned into a record by the pressure of a limit.
+			out.IgnoredTraces++
+			out.IgnoredSpans += len(ss.spans)
+			a.forget(ss)
+			out.Released = append(out.Released, ss.traceID)
+			continue
+		}
 		out.Records = append(out.Records, a.build(ss, record.FlushLimit, now))
 		a.release(ss)
 		out.Released = append(out.Released, ss.traceID)
 	}
+}
+
+// ignorable reports whether a pending trace gets no record: no session
+// root, no crewtrace attribute, never emitted, and include_rootless off.
+func (a *Assembler) ignorable(ss *session) bool {
+	return ss.root == nil && !ss.crewtrace && !a.cfg.IncludeRootless && ss.revision == 0
 }
 
 func (a *Assembler) overLimit() bool {
@@ -308,7 +323,7 @@ func (a *Assembler) Drain(now time.Time) Result {
 	}
 	for e := a.pending.Front(); e != nil; e = e.Next() {
 		ss := e.Value.(*session)
-		if ss.root == nil && !ss.crewtrace && !a.cfg.IncludeRootless && ss.revision == 0 {
+		if a.ignorable(ss) {
 			res.IgnoredTraces++
 			res.IgnoredSpans += len(ss.spans)
 			continue

@@ -67,3 +67,22 @@ func TestRestore(t *testing.T) {
 	assert.Equal(t, 1, res.Records[0].Revision)
 	assert.Equal(t, 4, res.Records[0].SpanCount)
 }
+
+// At a limit, a pending trace that Tick and Drain would ignore (no root, no
+// crewtrace attribute) is ignored and counted, not flushed as a record.
+func TestLimitIgnoresForeignTraces(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxSessions = 2
+	a := New(cfg)
+	a.Add(testgen.Foreign(9, 3), t0)
+	a.Add(testgen.Session(1, 3), t0)
+	res := a.Add(testgen.Session(2, 3), t0)
+	assert.Empty(t, res.Records, "the foreign trace makes room, silently for no one")
+	assert.Equal(t, 1, res.IgnoredTraces)
+	assert.Equal(t, 3, res.IgnoredSpans)
+	assert.Equal(t, []pcommon.TraceID{testgen.TraceID(9)}, res.Released)
+	res = a.Add(testgen.Session(3, 3), t0)
+	require.Len(t, res.Records, 1, "then the oldest session is flushed as partial")
+	assert.Equal(t, record.FlushLimit, res.Records[0].FlushReason)
+	assert.Equal(t, testgen.SessionID(1), res.Records[0].SessionID)
+}
