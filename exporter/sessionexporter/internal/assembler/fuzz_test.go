@@ -29,6 +29,8 @@ import (
 //     spans accepted (span count, LLM and tool calls, complete);
 //   - no trace that has a root (or looks like a session, or with
 //     IncludeRootless) is released while it holds spans no record carries;
+//   - a trace with no root and no crewtrace attribute never gets a record
+//     (unless IncludeRootless), not even when a limit pushes it out;
 //   - with MaxSessions at least the number of traces, a released session
 //     never comes back: its later spans are counted as late;
 //   - every record encodes, and the hand-written encoder equals encoding/json;
@@ -163,6 +165,9 @@ func runAssemblerFuzz(t *testing.T, in *fuzzBytes) {
 				// re-created by a later span of the same batch.
 				restarts[k]--
 				*m = traceModel{uncertain: true}
+			}
+			if !m.uncertain && !m.root && !m.crew && !cfg.IncludeRootless && m.revNext == 0 {
+				t.Fatalf("%s: trace %d: a record (%s) for a trace with no root and no crewtrace attribute", op, k, r.FlushReason)
 			}
 			if r.Revision != m.revNext {
 				t.Fatalf("%s: trace %d: record revision %d, want %d", op, k, r.Revision, m.revNext)
