@@ -139,6 +139,19 @@ func (c *LLMCall) End(resp LLMResponse, err error) {
 	c.span.End()
 }
 
+// SetAttributes adds attributes to the call's span, for what LLMRequest and
+// LLMResponse do not cover (request parameters, a retry count, a provider's
+// own keys). The keys the library owns — session.id,
+// gen_ai.conversation.id and crewtrace.span.kind — are ignored, so the
+// call stays in its session. Safe for concurrent use; a no-op on a nil
+// *LLMCall and after End.
+func (c *LLMCall) SetAttributes(kv ...attribute.KeyValue) {
+	if c == nil || c.ended.Load() || len(kv) == 0 {
+		return
+	}
+	setCallAttributes(c.span, kv)
+}
+
 // current is the span events go to and new child spans fall back to: the
 // agent's while it is open, else the session's.
 func (sc *scope) current() trace.Span {
@@ -158,4 +171,30 @@ func truncate(s string, max int) string {
 		i--
 	}
 	return s[:i]
+}
+
+// setCallAttributes sets kv on span, without the keys that tie a span to its
+// session and its place in the session model (a copy is made only when kv
+// holds one of them).
+func setCallAttributes(span trace.Span, kv []attribute.KeyValue) {
+	for i := range kv {
+		if reservedKey(kv[i].Key) {
+			kept := make([]attribute.KeyValue, 0, len(kv)-1)
+			for _, a := range kv {
+				if !reservedKey(a.Key) {
+					kept = append(kept, a)
+				}
+			}
+			kv = kept
+			break
+		}
+	}
+	if len(kv) > 0 {
+		span.SetAttributes(kv...)
+	}
+}
+
+// reservedKey reports whether k is set by the library alone.
+func reservedKey(k attribute.Key) bool {
+	return k == semconv.SessionIDKey || k == semconv.ConversationIDKey || k == semconv.SpanKindKey
 }

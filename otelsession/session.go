@@ -206,6 +206,17 @@ func (s *Session) TraceID() trace.TraceID {
 	return s.traceID
 }
 
+// ContentCapture returns the session's content capture limit in bytes (see
+// WithContentCapture): 0 when content capture is off, and for a nil
+// *Session. Instrumentation can skip building prompt, completion or tool
+// content strings when it is 0: the session would drop them anyway.
+func (s *Session) ContentCapture() int {
+	if s == nil {
+		return 0
+	}
+	return s.maxContent
+}
+
 // Ended reports whether the session has ended.
 func (s *Session) Ended() bool {
 	if s == nil {

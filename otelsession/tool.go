@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/crewtrace/crewtrace/semconv"
@@ -74,4 +75,15 @@ func (t *ToolCall) End(result string, err error) {
 		setError(t.span, err)
 	}
 	t.span.End()
+}
+
+// SetAttributes adds attributes to the tool call's span, for what the
+// library's options do not cover. The keys the library owns — session.id,
+// gen_ai.conversation.id and crewtrace.span.kind — are ignored. Safe for
+// concurrent use; a no-op on a nil *ToolCall and after End.
+func (t *ToolCall) SetAttributes(kv ...attribute.KeyValue) {
+	if t == nil || t.ended.Load() || len(kv) == 0 {
+		return
+	}
+	setCallAttributes(t.span, kv)
 }

@@ -97,6 +97,12 @@ const (
 	// SessionEndReasonKey is the free-text reason given at End.
 	SessionEndReasonKey = attribute.Key("crewtrace.session.end_reason")
 
+	// LLMStreamAbandonedKey is true on the span of a streamed LLM response
+	// that the application closed (or cancelled) before the stream's end: the
+	// span holds what was read until then, usually without token counts or
+	// finish reasons. Set by the LLM SDK instrumentation.
+	LLMStreamAbandonedKey = attribute.Key("crewtrace.llm.stream.abandoned")
+
 	// EventKindKey marks a span event as a crewtrace event; its values are
 	// the EventKind* constants. Span events without it are not session events.
 	EventKindKey = attribute.Key("crewtrace.event.kind")
