@@ -24,9 +24,7 @@ func isMessages(req *http.Request) bool {
 
 // request is what the middleware reads from a request body.
 type request struct {
-	Model  string `json:"model"`
-	Stream bool   `json:"stream"`
-	params
+	requestMeta
 	System   json.RawMessage `json:"system"`
 	Messages json.RawMessage `json:"messages"`
 }
@@ -38,6 +36,14 @@ func (r *request) prompt() string {
 		return string(r.Messages)
 	}
 	return `{"system":` + string(r.System) + `,"messages":` + string(r.Messages) + `}`
+}
+
+// requestMeta is the part of a request read whatever the session's content
+// capture: everything but the content.
+type requestMeta struct {
+	Model  string `json:"model"`
+	Stream bool   `json:"stream"`
+	params
 }
 
 // params are the request parameters recorded as gen_ai.request.* attributes.
@@ -113,6 +119,7 @@ type streamEvent struct {
 
 // result accumulates what a call's response says.
 type result struct {
+	capture    bool // gather the completion content
 	id, model  string
 	stopReason string
 	// token counts as the API reports them
@@ -142,8 +149,10 @@ func (r *result) addMessage(m *message) {
 	if m.StopReason != "" {
 		r.stopReason = m.StopReason
 	}
-	for _, c := range m.Content {
-		r.content.WriteString(c.Text)
+	if r.capture {
+		for _, c := range m.Content {
+			r.content.WriteString(c.Text)
+		}
 	}
 	r.addUsage(m.Usage)
 }
@@ -160,7 +169,9 @@ func (r *result) addEvent(data []byte) {
 			r.addMessage(ev.Message)
 		}
 	case "content_block_delta":
-		r.content.WriteString(ev.Delta.Text)
+		if r.capture {
+			r.content.WriteString(ev.Delta.Text)
+		}
 	case "message_delta":
 		if ev.Delta.StopReason != "" {
 			r.stopReason = ev.Delta.StopReason

@@ -13,16 +13,17 @@ import (
 
 	"github.com/openai/openai-go/v3/option"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/crewtrace/crewtrace/instrumentation/github.com/openai/openai-go/otelopenai/internal/sse"
 	"github.com/crewtrace/crewtrace/otelsession"
+	"github.com/crewtrace/crewtrace/semconv"
 )
 
 // StreamAbandonedKey is set to true on the span of a streamed response that
-// the application closed before the stream's end: the span holds what was
-// read until then, usually without token counts or finish reasons.
-const StreamAbandonedKey = attribute.Key("crewtrace.llm.stream.abandoned")
+// the application closed before the stream's end.
+//
+// Deprecated: use semconv.LLMStreamAbandonedKey, the shared key.
+const StreamAbandonedKey = semconv.LLMStreamAbandonedKey
 
 // resendCountKey is http.request.resend_count, set on the span of a retry.
 const resendCountKey = attribute.Key("http.request.resend_count")
@@ -50,42 +51,42 @@ func Middleware(opts ...Option) option.Middleware {
 		if op == opNone {
 			return next(req)
 		}
-		if _, ok := otelsession.FromContext(req.Context()); !ok {
+		sess, ok := otelsession.FromContext(req.Context())
+		if !ok {
 			return next(req)
 		}
-		in := readRequest(req)
+		capture := sess.ContentCapture() > 0
+		in := readRequest(req, capture)
+		var prompt string
+		if capture {
+			prompt = in.prompt()
+		}
 		ctx, call, err := otelsession.StartLLMCall(req.Context(), otelsession.LLMRequest{
 			Provider:  cfg.provider,
 			Model:     in.Model,
 			Operation: op.name(),
-			Prompt:    in.prompt(),
+			Prompt:    prompt,
 		})
 		if err != nil { // the session has ended: nothing to record into
 			return next(req)
 		}
-		// otelsession has no setter for extra attributes: the call's span is
-		// the current span of the context StartLLMCall returns.
-		span := trace.SpanFromContext(ctx)
 		attrs := in.attributes(in.Stream)
 		if n, _ := strconv.Atoi(req.Header.Get("X-Stainless-Retry-Count")); n > 0 {
 			attrs = append(attrs, resendCountKey.Int(n))
 		}
-		if len(attrs) > 0 {
-			span.SetAttributes(attrs...)
-		}
+		call.SetAttributes(attrs...)
 		res, err := next(req.WithContext(ctx))
 		if err != nil {
 			call.End(otelsession.LLMResponse{}, err)
 			return res, err
 		}
-		// otelsession does not say whether the session captures content, so
-		// the completion is gathered always; otelsession drops it when off.
-		r := &result{op: op, capture: true}
+		// The completion is gathered only when the session captures content.
+		r := &result{op: op, capture: capture}
 		switch {
 		case res.StatusCode >= 400:
 			endWithErrorBody(call, res)
 		case isEventStream(res.Header):
-			res.Body = &streamBody{rc: res.Body, ctx: ctx, call: call, span: span, res: r}
+			res.Body = &streamBody{rc: res.Body, ctx: ctx, call: call, res: r}
 		default:
 			endWithJSONBody(call, res, r)
 		}
@@ -94,9 +95,10 @@ func Middleware(opts ...Option) option.Middleware {
 }
 
 // readRequest reads what the span needs from the request body, leaving the
-// body for the SDK. A body that cannot be read or parsed yields a zero
-// request: the call is recorded without a model.
-func readRequest(req *http.Request) request {
+// body for the SDK; the prompt content only when capture is on. A body that
+// cannot be read or parsed yields a zero request: the call is recorded
+// without a model.
+func readRequest(req *http.Request, capture bool) request {
 	var in request
 	if req.Body == nil || req.Body == http.NoBody {
 		return in
@@ -121,7 +123,11 @@ func readRequest(req *http.Request) request {
 			return in
 		}
 	}
-	_ = json.Unmarshal(b, &in)
+	if capture {
+		_ = json.Unmarshal(b, &in)
+	} else {
+		_ = json.Unmarshal(b, &in.requestMeta) // the content is not copied
+	}
 	return in
 }
 
@@ -206,7 +212,6 @@ type streamBody struct {
 	rc   io.ReadCloser
 	ctx  context.Context // the request's: its cancellation is the application's choice
 	call *otelsession.LLMCall
-	span trace.Span
 
 	mu     sync.Mutex
 	res    *result
@@ -257,7 +262,7 @@ func (b *streamBody) Close() error {
 func (b *streamBody) finish(err error, abandoned bool) {
 	b.done = true
 	if abandoned {
-		b.span.SetAttributes(StreamAbandonedKey.Bool(true))
+		b.call.SetAttributes(semconv.LLMStreamAbandonedKey.Bool(true))
 	}
 	if err == nil && b.res.apiErr != nil {
 		err = b.res.apiErr

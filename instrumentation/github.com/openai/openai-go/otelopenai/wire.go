@@ -55,9 +55,7 @@ func (op operation) name() string {
 
 // request is what the middleware reads from a request body.
 type request struct {
-	Model  string `json:"model"`
-	Stream bool   `json:"stream"`
-	params
+	requestMeta
 	// Messages (chat) or Input (responses, embeddings) is the prompt content.
 	Messages json.RawMessage `json:"messages"`
 	Input    json.RawMessage `json:"input"`
@@ -69,6 +67,14 @@ func (r *request) prompt() string {
 		return string(r.Messages)
 	}
 	return string(r.Input)
+}
+
+// requestMeta is the part of a request read whatever the session's content
+// capture: everything but the content.
+type requestMeta struct {
+	Model  string `json:"model"`
+	Stream bool   `json:"stream"`
+	params
 }
 
 // params are the request parameters recorded as gen_ai.request.* attributes.

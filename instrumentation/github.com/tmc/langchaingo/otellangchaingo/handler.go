@@ -90,6 +90,13 @@ func inSession(ctx context.Context) bool {
 	return ok
 }
 
+// captures reports whether the session of ctx captures content: prompts
+// and completions are built only then.
+func captures(ctx context.Context) bool {
+	sess, _ := otelsession.FromContext(ctx)
+	return sess.ContentCapture() > 0
+}
+
 // report passes an error of otelsession to the OpenTelemetry error handler:
 // a callback cannot return it.
 func report(err error) {
@@ -129,8 +136,10 @@ func (h *Handler) HandleLLMGenerateContentStart(ctx context.Context, ms []llms.M
 		return
 	}
 	var prompt string
-	if b, err := json.Marshal(ms); err == nil {
-		prompt = string(b)
+	if captures(ctx) {
+		if b, err := json.Marshal(ms); err == nil {
+			prompt = string(b)
+		}
 	}
 	_, call, err := otelsession.StartLLMCall(ctx, otelsession.LLMRequest{
 		Provider:  h.cfg.provider,
@@ -158,7 +167,7 @@ func (h *Handler) HandleLLMGenerateContentEnd(ctx context.Context, res *llms.Con
 	call, ok := pop(h.llms, keyOf(ctx))
 	h.mu.Unlock()
 	if ok {
-		call.End(llmResponse(res), nil)
+		call.End(llmResponse(res, captures(ctx)), nil)
 	}
 }
 
@@ -378,7 +387,7 @@ func (h *Handler) endOpenTools(key any) {
 // llmResponse reads the token counts, finish reasons and completion of res.
 // The token counts are those of the first choice that has them: langchaingo
 // repeats the response's usage in every choice.
-func llmResponse(res *llms.ContentResponse) otelsession.LLMResponse {
+func llmResponse(res *llms.ContentResponse, capture bool) otelsession.LLMResponse {
 	var out otelsession.LLMResponse
 	if res == nil {
 		return out
@@ -389,7 +398,9 @@ func llmResponse(res *llms.ContentResponse) otelsession.LLMResponse {
 		if c == nil {
 			continue
 		}
-		completion.WriteString(c.Content)
+		if capture {
+			completion.WriteString(c.Content)
+		}
 		if c.StopReason != "" && !slices.Contains(out.FinishReasons, c.StopReason) {
 			out.FinishReasons = append(out.FinishReasons, c.StopReason)
 		}
