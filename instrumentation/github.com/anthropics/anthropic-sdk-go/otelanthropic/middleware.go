@@ -14,7 +14,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"go.opentelemetry.io/otel/attribute"
 
-	"github.com/crewtrace/crewtrace/instrumentation/github.com/anthropics/anthropic-sdk-go/otelanthropic/internal/sse"
+	"github.com/crewtrace/crewtrace/internal/sse"
 	"github.com/crewtrace/crewtrace/otelsession"
 	"github.com/crewtrace/crewtrace/semconv"
 )

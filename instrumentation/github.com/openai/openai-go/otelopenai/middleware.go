@@ -14,7 +14,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"go.opentelemetry.io/otel/attribute"
 
-	"github.com/crewtrace/crewtrace/instrumentation/github.com/openai/openai-go/otelopenai/internal/sse"
+	"github.com/crewtrace/crewtrace/internal/sse"
 	"github.com/crewtrace/crewtrace/otelsession"
 	"github.com/crewtrace/crewtrace/semconv"
 )

@@ -1,7 +1,9 @@
 // Package sse is an incremental parser of server-sent events: it is fed the
 // bytes of a response body as the application reads them and reports each
 // complete event, so that instrumentation can observe a stream without
-// buffering it or changing what the application reads.
+// buffering it or changing what the application reads. It is shared by the
+// LLM SDK adapters under instrumentation/ (Go's internal rule is by import
+// path: they are below github.com/crewtrace/crewtrace).
 package sse
 
 import "bytes"
