@@ -207,13 +207,13 @@ func (a *Assembler) addSpan(s ptrace.Span, res pcommon.Resource, now int64, out 
 	}
 	if rt != nil && ss.root == nil {
 		ss.root, ss.rootIdx = rt, len(ss.spans)-1
-		ss.resource = res.Attributes().AsRaw()
+		ss.resource = rawMap(res.Attributes())
 		if sessionID != "" {
 			ss.sessionID = sessionID
 		}
 	}
 	if ss.resource == nil {
-		ss.resource = res.Attributes().AsRaw()
+		ss.resource = rawMap(res.Attributes())
 	}
 	if ss.sessionID == "" {
 		ss.sessionID = sessionID

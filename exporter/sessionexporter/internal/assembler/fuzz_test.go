@@ -3,6 +3,7 @@ package assembler
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -289,6 +290,7 @@ func fuzzSpan(in *fuzzBytes, nTraces int) (ptrace.Traces, genSpan) {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", "fuzz")
+	rs.Resource().Attributes().PutDouble("fuzz.double", fuzzDouble(in.byte()))
 	sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
 
 	g := genSpan{trace: in.intn(nTraces)}
@@ -373,12 +375,12 @@ func fuzzSpan(in *fuzzBytes, nTraces int) (ptrace.Traces, genSpan) {
 		ea.PutStr(string(semconv.EventTypeKey), "type")
 		ea.PutStr(semconv.EventParamPrefix+"s", huge)
 		ea.PutInt(semconv.EventParamPrefix+"i", int64(in.byte())-128)
-		ea.PutDouble(semconv.EventParamPrefix+"f", float64(in.byte())/3)
+		ea.PutDouble(semconv.EventParamPrefix+"f", fuzzDouble(in.byte()))
 		ea.PutBool(semconv.EventParamPrefix+"b", flags&16 != 0)
 		ea.PutEmptyBytes(semconv.EventParamPrefix + "raw").FromRaw([]byte{in.byte(), 0xff, 0})
 		m := ea.PutEmptyMap(semconv.EventParamPrefix + "m")
 		m.PutStr("k\x00\u2028", "v")
-		m.PutEmptySlice("l").AppendEmpty().SetInt(1)
+		m.PutEmptySlice("l").AppendEmpty().SetDouble(fuzzDouble(in.byte()))
 	}
 	return td, g
 }
@@ -437,4 +439,18 @@ func checkRecordConsistent(t *testing.T, op string, r *record.Record) {
 			fail("events out of time order")
 		}
 	}
+}
+
+// fuzzDouble is a double from one fuzz byte, NaN and ±Inf included: legal in
+// OTLP, and a record must still be written for the session.
+func fuzzDouble(b byte) float64 {
+	switch b % 8 {
+	case 0:
+		return math.NaN()
+	case 1:
+		return math.Inf(1)
+	case 2:
+		return math.Inf(-1)
+	}
+	return float64(b) / 3
 }

@@ -181,7 +181,7 @@ func summariseEvent(e ptrace.SpanEvent) (event, bool) {
 			ev.message = v.AsString()
 		default:
 			if name, ok := strings.CutPrefix(k, semconv.EventParamPrefix); ok {
-				ev.params = append(ev.params, param{name: name, value: v.AsRaw()})
+				ev.params = append(ev.params, param{name: name, value: rawValue(v)})
 			}
 		}
 	}
