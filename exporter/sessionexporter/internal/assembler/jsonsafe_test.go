@@ -23,7 +23,7 @@ func TestNonFiniteDoublesStillGiveARecord(t *testing.T) {
 	require.Positive(t, root.Events().Len())
 	ea := root.Events().At(0).Attributes()
 	ea.PutDouble(semconv.EventParamPrefix+"score", math.Inf(1))
-	ea.PutEmptySlice(semconv.EventParamPrefix+"range").FromRaw([]any{math.Inf(-1), 1.5})
+	ea.PutEmptySlice(semconv.EventParamPrefix + "range").FromRaw([]any{math.Inf(-1), 1.5})
 
 	got, _ := run(t, testConfig(), []step{
 		{at: 0, add: []ptrace.Traces{td}},
