@@ -167,6 +167,8 @@ func checkRecord(t *testing.T, tr harness.Truth, r harness.Record) {
 	assert.ElementsMatch(t, truthEvents(tr.Events), recordEvents(r.Events), "events (kind, type, agent)")
 	assert.Equal(t, tr.LLMCalls, r.Counts.LLMCalls, "counts.llm_calls")
 	assert.Equal(t, tr.ToolCalls, r.Counts.ToolCalls, "counts.tool_calls")
+	assert.Equal(t, tr.ErrorCount, r.ErrorCount, "error_count: as the crew's errors= line says")
+	assert.Equal(t, tr.ErrorCount, r.Counts.Errors, "counts.errors")
 	assert.ElementsMatch(t, tr.Tags, r.Tags, "tags")
 	assert.Equal(t, tr.InputTokens, r.Tokens.Input, "input tokens")
 	assert.Equal(t, tr.OutputTokens, r.Tokens.Output, "output tokens")
@@ -189,9 +191,10 @@ func checkRecord(t *testing.T, tr harness.Truth, r harness.Record) {
 		assert.Equal(t, want.ToolCalls, a.ToolCalls, "agent %s tool_calls", want.Name)
 		assert.Equal(t, want.InputTokens, a.Tokens.Input, "agent %s input tokens", want.Name)
 		assert.Equal(t, want.OutputTokens, a.Tokens.Output, "agent %s output tokens", want.Name)
-		// Agent errors are compared with the trace in checkErrorCounts: the
-		// record counts error events plus error spans without one, the crew's
-		// truth counts error events only.
+		// The crew's truth counts errors by the exporter's rule (error events
+		// plus error spans without one), from what the crew did: exactly the
+		// record's. checkErrorCounts also derives them from the trace.
+		assert.Equal(t, want.Errors, a.Errors, "agent %s errors", want.Name)
 		llm += want.LLMCalls
 		tools += want.ToolCalls
 	}
@@ -321,7 +324,8 @@ func checkSpanTree(t *testing.T, tr harness.Truth, trace harness.JaegerTrace) {
 // checkErrorCounts checks the record's error counts against the trace, by
 // the exporter's documented rule: an error is an error event, or a span
 // (other than the session root) with status Error that carries no error event.
-// The error events themselves are checked against the truth.
+// The crew's truth, which counts by the same rule, must equal both; the error
+// events themselves are checked against the truth's events.
 func checkErrorCounts(t *testing.T, tr harness.Truth, trace harness.JaegerTrace, r harness.Record) {
 	byID := map[string]harness.JaegerSpan{}
 	agentSpan := map[string]string{}
@@ -355,11 +359,19 @@ func checkErrorCounts(t *testing.T, tr harness.Truth, trace harness.JaegerTrace,
 	}
 	assert.Equal(t, total, r.ErrorCount, "error_count")
 	assert.Equal(t, total, r.Counts.Errors, "counts.errors")
+	assert.Equal(t, tr.ErrorCount, r.ErrorCount, "error_count: the crew's truth (and its errors= line) and the record agree")
 	for _, a := range r.Agents {
 		assert.Equal(t, want[a.ID], a.Errors, "agent %s errors, by the rule, from the trace", a.Name)
 	}
+	truthEvents := map[string]int{} // agent ID -> error events the crew recorded
+	for _, ev := range tr.Events {
+		if ev.Kind == semconv.EventKindError {
+			truthEvents[ev.AgentID]++
+		}
+	}
 	for _, a := range tr.Agents {
-		assert.Equal(t, a.Errors, errorEvents[a.ID], "agent %s: the crew's error events are in the trace", a.Name)
+		assert.Equal(t, a.Errors, want[a.ID], "agent %s: the crew's errors, by the rule, from the trace", a.Name)
+		assert.Equal(t, truthEvents[a.ID], errorEvents[a.ID], "agent %s: the crew's error events are in the trace", a.Name)
 	}
 }
 

@@ -38,8 +38,15 @@ type SessionTruth struct {
 	ToolCalls    int          `json:"tool_calls"`
 	InputTokens  int          `json:"input_tokens"`
 	OutputTokens int          `json:"output_tokens"`
-	ErrorCount   int          `json:"error_count"` // error events in the session
-	SpanCount    int          `json:"span_count"`  // spans created: session + agents + LLM + tool calls
+	// ErrorCount is the session's errors as the session record counts them
+	// (the exporter's rule): error events, plus spans other than the session
+	// root that ended with an error and carry no error event of their own.
+	// Here: every failed LLM or tool call counts twice — its span ended with
+	// the error, and the crew's error event on the agent — and a failed agent
+	// once more only when no error event was recorded on it.
+	ErrorCount  int `json:"error_count"`
+	ErrorEvents int `json:"error_events"` // error events in the session
+	SpanCount   int `json:"span_count"`   // spans created: session + agents + LLM + tool calls
 }
 
 // AgentTruth is one agent of a session.
@@ -50,8 +57,12 @@ type AgentTruth struct {
 	ToolCalls    int    `json:"tool_calls"`
 	InputTokens  int    `json:"input_tokens"`
 	OutputTokens int    `json:"output_tokens"`
-	Errors       int    `json:"errors"`      // error events recorded on the agent
-	ErrorSpans   int    `json:"error_spans"` // spans with status Error: the agent's and its calls'
+	// Errors is the agent's errors as the session record counts them: the
+	// error events recorded on the agent, plus the agent's and its calls'
+	// spans ended with an error that carry no error event of their own.
+	Errors      int `json:"errors"`
+	ErrorEvents int `json:"error_events"` // error events recorded on the agent
+	ErrorSpans  int `json:"error_spans"`  // spans with status Error: the agent's and its calls'
 }
 
 // EventTruth is one recorded event; AgentID is empty for session-level events.
@@ -153,6 +164,7 @@ func runTask(ctx context.Context, cfg Config, i int, opts []otelsession.Option) 
 		truth.InputTokens += a.InputTokens
 		truth.OutputTokens += a.OutputTokens
 		truth.ErrorCount += a.Errors
+		truth.ErrorEvents += a.ErrorEvents
 	}
 	truth.EventCount = len(truth.Events)
 	return truth
@@ -173,6 +185,7 @@ func (t *task) errorEvent(ctx context.Context, typ string, err error, a *AgentTr
 	if otelsession.RecordError(ctx, typ, err) == nil {
 		t.truth.Events = append(t.truth.Events, EventTruth{Type: typ, Kind: string(otelsession.KindError), AgentID: a.ID})
 		a.Errors++
+		a.ErrorEvents++
 	}
 }
 
@@ -201,6 +214,9 @@ func (t *task) agent(ctx context.Context, sess *otelsession.Session, role string
 	defer func() {
 		if err != nil {
 			a.ErrorSpans++
+			if a.ErrorEvents == 0 {
+				a.Errors++ // its span's error carries no error event: one error by itself
+			}
 		}
 		agent.End(err)
 	}()
@@ -242,6 +258,7 @@ func (t *task) llm(ctx context.Context, a *AgentTruth, fails bool) error {
 		err := errors.New(t.failErr)
 		call.End(otelsession.LLMResponse{}, err)
 		a.ErrorSpans++
+		a.Errors++ // the call's span ended with the error and carries no error event
 		t.errorEvent(ctx, "llm_error", err, a)
 		return err
 	}
@@ -269,6 +286,7 @@ func (t *task) tool(ctx context.Context, a *AgentTruth) {
 	if flaky {
 		call.End("", errToolFlaky)
 		a.ErrorSpans++
+		a.Errors++ // the call's span ended with the error and carries no error event
 		t.errorEvent(ctx, "tool_error", errToolFlaky, a)
 		return
 	}

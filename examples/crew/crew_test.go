@@ -99,6 +99,7 @@ func truthFromSpans(t *testing.T, spans []sdktrace.ReadOnlySpan) SessionTruth {
 		assert.Equal(t, st.SessionID, str(s.Attributes(), semconv.SessionIDKey), s.Name())
 		agent := agentBySpan[s.SpanContext().SpanID()]
 		agentID := ""
+		owner := agent // the agent the span's errors count for
 		switch str(s.Attributes(), semconv.SpanKindKey) {
 		case semconv.SpanKindAgent:
 			agentID = agent.ID
@@ -108,6 +109,7 @@ func truthFromSpans(t *testing.T, spans []sdktrace.ReadOnlySpan) SessionTruth {
 		case semconv.SpanKindLLM, semconv.SpanKindTool:
 			parent := agentBySpan[s.Parent().SpanID()]
 			require.NotNil(t, parent, "calls are children of an agent in this crew")
+			owner = parent
 			if s.Status().Code == codes.Error {
 				parent.ErrorSpans++
 			}
@@ -119,6 +121,7 @@ func truthFromSpans(t *testing.T, spans []sdktrace.ReadOnlySpan) SessionTruth {
 				parent.ToolCalls++
 			}
 		}
+		errorEvents := 0
 		for _, ev := range s.Events() {
 			kind := str(ev.Attributes, semconv.EventKindKey)
 			if kind == "" {
@@ -126,8 +129,20 @@ func truthFromSpans(t *testing.T, spans []sdktrace.ReadOnlySpan) SessionTruth {
 			}
 			st.Events = append(st.Events, EventTruth{Type: str(ev.Attributes, semconv.EventTypeKey), Kind: kind, AgentID: agentID})
 			if kind == semconv.EventKindError {
-				agent.Errors++
+				agent.ErrorEvents++
+				errorEvents++
 			}
+		}
+		// The exporter's rule (exporter/sessionexporter README, error_count):
+		// error events, plus a non-root span with status Error and no error event.
+		errs := errorEvents
+		if errorEvents == 0 && s.Status().Code == codes.Error && s.Parent().IsValid() {
+			errs = 1
+		}
+		if owner != nil {
+			owner.Errors += errs
+		} else {
+			assert.Zero(t, errs, "the session span has no errors by the rule in this crew: %s", s.Name())
 		}
 	}
 	for _, id := range agentOrder {
@@ -138,6 +153,7 @@ func truthFromSpans(t *testing.T, spans []sdktrace.ReadOnlySpan) SessionTruth {
 		st.InputTokens += ag.InputTokens
 		st.OutputTokens += ag.OutputTokens
 		st.ErrorCount += ag.Errors
+		st.ErrorEvents += ag.ErrorEvents
 	}
 	st.EventCount = len(st.Events)
 	return st
@@ -165,9 +181,17 @@ func TestTruthMatchesSpans(t *testing.T) {
 	require.Len(t, byTrace, len(truths), "one trace per session, no stray spans")
 
 	var states = map[string]int{}
-	var total int
+	var total, failedCalls int
 	for _, want := range truths {
 		states[want.EndState]++
+		for _, a := range want.Agents {
+			// A failed call is an error span without an event of its own plus
+			// the crew's error event on the agent: two errors by the rule.
+			if a.ErrorEvents > 0 {
+				failedCalls++
+				assert.Greater(t, a.Errors, a.ErrorEvents, "agent %s: its failed calls' spans count too", a.Name)
+			}
+		}
 		total += want.SpanCount
 		assert.GreaterOrEqual(t, len(want.Agents), 1)
 		got := truthFromSpans(t, byTrace[want.TraceID])
@@ -178,6 +202,7 @@ func TestTruthMatchesSpans(t *testing.T) {
 	}
 	assert.Equal(t, len(spans), total, "span_count adds up to every span")
 	assert.Positive(t, states["Fail"], "some tasks fail")
+	assert.Positive(t, failedCalls, "some calls fail")
 	assert.Positive(t, states["Success"], "most tasks succeed")
 
 	var rm metricdata.ResourceMetrics
