@@ -1,20 +1,14 @@
 package otelanthropic
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"io"
-	"mime"
 	"net/http"
 	"strconv"
-	"sync"
 
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"go.opentelemetry.io/otel/attribute"
 
-	"github.com/crewtrace/crewtrace/internal/sse"
+	"github.com/crewtrace/crewtrace/internal/llmhttp"
 	"github.com/crewtrace/crewtrace/otelsession"
 	"github.com/crewtrace/crewtrace/semconv"
 )
@@ -27,9 +21,6 @@ const StreamAbandonedKey = semconv.LLMStreamAbandonedKey
 
 // resendCountKey is http.request.resend_count, set on the span of a retry.
 const resendCountKey = attribute.Key("http.request.resend_count")
-
-// maxErrorBody bounds how much of an error response is read to describe it.
-const maxErrorBody = 1 << 20
 
 // Middleware returns an anthropic-sdk-go middleware that records each
 // Messages call (New and NewStreaming, beta included) made with a context
@@ -60,7 +51,12 @@ func Middleware(opts ...Option) option.Middleware {
 			return next(req)
 		}
 		capture := sess.ContentCapture() > 0
-		in := readRequest(req, capture)
+		var in request
+		if capture {
+			llmhttp.ReadRequest(req, &in)
+		} else {
+			llmhttp.ReadRequest(req, &in.RequestMeta) // the content is not copied
+		}
 		var prompt string
 		if capture {
 			prompt = in.prompt()
@@ -74,7 +70,7 @@ func Middleware(opts ...Option) option.Middleware {
 		if err != nil { // the session has ended: nothing to record into
 			return next(req)
 		}
-		attrs := in.attributes(in.Stream)
+		attrs := in.Attributes(in.Stream)
 		if n, _ := strconv.Atoi(req.Header.Get("X-Stainless-Retry-Count")); n > 0 {
 			attrs = append(attrs, resendCountKey.Int(n))
 		}
@@ -89,8 +85,8 @@ func Middleware(opts ...Option) option.Middleware {
 		switch {
 		case res.StatusCode >= 400:
 			endWithErrorBody(call, res)
-		case isEventStream(res.Header):
-			res.Body = &streamBody{rc: res.Body, ctx: ctx, call: call, res: r}
+		case llmhttp.IsEventStream(res.Header):
+			res.Body = llmhttp.NewStreamBody(ctx, res.Body, call, r, cutError)
 		default:
 			endWithJSONBody(call, res, r)
 		}
@@ -98,84 +94,9 @@ func Middleware(opts ...Option) option.Middleware {
 	}
 }
 
-// readRequest reads what the span needs from the request body, leaving the
-// body for the SDK; the prompt content only when capture is on. A body that
-// cannot be read or parsed yields a zero request: the call is recorded
-// without a model.
-func readRequest(req *http.Request, capture bool) request {
-	var in request
-	if req.Body == nil || req.Body == http.NoBody {
-		return in
-	}
-	var b []byte
-	if req.GetBody != nil {
-		rc, err := req.GetBody()
-		if err != nil {
-			return in
-		}
-		b, err = io.ReadAll(rc)
-		_ = rc.Close()
-		if err != nil {
-			return in
-		}
-	} else {
-		var err error
-		b, err = io.ReadAll(req.Body)
-		_ = req.Body.Close()
-		req.Body = io.NopCloser(io.MultiReader(bytes.NewReader(b), errReader{err}))
-		if err != nil {
-			return in
-		}
-	}
-	if capture {
-		_ = json.Unmarshal(b, &in)
-	} else {
-		_ = json.Unmarshal(b, &in.requestMeta) // the content is not copied
-	}
-	return in
-}
-
-// errReader returns err, or io.EOF when err is nil.
-type errReader struct{ err error }
-
-func (r errReader) Read([]byte) (int, error) {
-	if r.err == nil {
-		return 0, io.EOF
-	}
-	return 0, r.err
-}
-
-func isEventStream(h http.Header) bool {
-	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
-	return mt == "text/event-stream"
-}
-
-// bufferBody reads res.Body (up to limit bytes when limit > 0) and gives the
-// response a body that replays what was read, then the rest, then the read
-// error: the SDK reads exactly what it would have read without us.
-func bufferBody(res *http.Response, limit int64) ([]byte, error) {
-	orig := res.Body
-	src := io.Reader(orig)
-	if limit > 0 {
-		src = io.LimitReader(orig, limit)
-	}
-	b, err := io.ReadAll(src)
-	var rest io.Reader = errReader{err}
-	if err == nil && limit > 0 {
-		rest = orig
-	}
-	res.Body = readCloser{io.MultiReader(bytes.NewReader(b), rest), orig}
-	return b, err
-}
-
-type readCloser struct {
-	io.Reader
-	io.Closer
-}
-
 // endWithErrorBody ends the span of a call the API answered with an error status.
 func endWithErrorBody(call *otelsession.LLMCall, res *http.Response) {
-	b, _ := bufferBody(res, maxErrorBody)
+	b, _ := llmhttp.BufferBody(res, llmhttp.MaxErrorBody)
 	var body struct {
 		Error *apiErrorBody `json:"error"`
 	}
@@ -188,7 +109,7 @@ func endWithErrorBody(call *otelsession.LLMCall, res *http.Response) {
 
 // endWithJSONBody ends the span of a call answered with a whole JSON body.
 func endWithJSONBody(call *otelsession.LLMCall, res *http.Response, r *result) {
-	b, err := bufferBody(res, 0)
+	b, err := llmhttp.BufferBody(res, 0)
 	var m message
 	if json.Unmarshal(b, &m) == nil {
 		r.addMessage(&m)
@@ -214,68 +135,14 @@ func (r *result) response() otelsession.LLMResponse {
 	}
 }
 
-// streamBody is the body of a streamed response: it passes every byte to the
-// application unchanged and parses the events on the way, and ends the span
-// at message_stop or an error event, at the end of the body, on a read error, or
-// when the application closes the body first.
-type streamBody struct {
-	rc   io.ReadCloser
-	ctx  context.Context // the request's: its cancellation is the application's choice
-	call *otelsession.LLMCall
+// Terminal reports whether the stream's end was seen (llmhttp.Result).
+func (r *result) Terminal() bool { return r.terminal }
 
-	mu     sync.Mutex
-	res    *result
-	parser sse.Parser
-	done   bool
-}
-
-// Read implements io.Reader.
-func (b *streamBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.done {
-		return n, err
+// Outcome is what the stream said so far and the error it carried
+// (llmhttp.Result).
+func (r *result) Outcome() (otelsession.LLMResponse, error) {
+	if r.apiErr != nil {
+		return r.response(), r.apiErr
 	}
-	if n > 0 {
-		if b.parser.OnEvent == nil {
-			b.parser.OnEvent = func(_, data []byte) { b.res.addEvent(data) }
-		}
-		b.parser.Write(p[:n])
-	}
-	switch {
-	case err == io.EOF:
-		b.parser.Flush()
-		b.finish(nil, false)
-	case err != nil && errors.Is(b.ctx.Err(), context.Canceled):
-		b.finish(nil, true) // the application cancelled the stream: abandoned
-	case err != nil:
-		b.finish(&streamCutError{err}, false)
-	case b.res.terminal:
-		b.finish(nil, false)
-	}
-	return n, err
-}
-
-// Close implements io.Closer.
-func (b *streamBody) Close() error {
-	err := b.rc.Close()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.done {
-		b.finish(nil, !b.res.terminal)
-	}
-	return err
-}
-
-// finish ends the span once; b.mu is held.
-func (b *streamBody) finish(err error, abandoned bool) {
-	b.done = true
-	if abandoned {
-		b.call.SetAttributes(semconv.LLMStreamAbandonedKey.Bool(true))
-	}
-	if err == nil && b.res.apiErr != nil {
-		err = b.res.apiErr
-	}
-	b.call.End(b.res.response(), err)
+	return r.response(), nil
 }

@@ -5,11 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	"go.opentelemetry.io/otel/attribute"
-	// The crewtrace semconv package holds the keys of the session contract;
-	// these request parameters are plain GenAI keys, from the last Go semconv
-	// package that has them.
-	genai "go.opentelemetry.io/otel/semconv/v1.41.0"
+	"github.com/crewtrace/crewtrace/internal/llmhttp"
 )
 
 // isMessages reports whether req creates a message (POST .../v1/messages,
@@ -24,7 +20,7 @@ func isMessages(req *http.Request) bool {
 
 // request is what the middleware reads from a request body.
 type request struct {
-	requestMeta
+	llmhttp.RequestMeta
 	System   json.RawMessage `json:"system"`
 	Messages json.RawMessage `json:"messages"`
 }
@@ -36,45 +32,6 @@ func (r *request) prompt() string {
 		return string(r.Messages)
 	}
 	return `{"system":` + string(r.System) + `,"messages":` + string(r.Messages) + `}`
-}
-
-// requestMeta is the part of a request read whatever the session's content
-// capture: everything but the content.
-type requestMeta struct {
-	Model  string `json:"model"`
-	Stream bool   `json:"stream"`
-	params
-}
-
-// params are the request parameters recorded as gen_ai.request.* attributes.
-type params struct {
-	MaxTokens           *int     `json:"max_tokens"`
-	MaxCompletionTokens *int     `json:"max_completion_tokens"`
-	MaxOutputTokens     *int     `json:"max_output_tokens"`
-	Temperature         *float64 `json:"temperature"`
-	TopP                *float64 `json:"top_p"`
-}
-
-// attributes are the gen_ai.request.* attributes of the request parameters
-// that are set; stream is whether the request asked for a stream.
-func (p *params) attributes(stream bool) []attribute.KeyValue {
-	var attrs []attribute.KeyValue
-	for _, max := range []*int{p.MaxTokens, p.MaxCompletionTokens, p.MaxOutputTokens} {
-		if max != nil {
-			attrs = append(attrs, genai.GenAIRequestMaxTokensKey.Int(*max))
-			break
-		}
-	}
-	if p.Temperature != nil {
-		attrs = append(attrs, genai.GenAIRequestTemperatureKey.Float64(*p.Temperature))
-	}
-	if p.TopP != nil {
-		attrs = append(attrs, genai.GenAIRequestTopPKey.Float64(*p.TopP))
-	}
-	if stream {
-		attrs = append(attrs, genai.GenAIRequestStreamKey.Bool(true))
-	}
-	return attrs
 }
 
 // usage is a Messages API usage object. Every count is a pointer because a
@@ -157,8 +114,8 @@ func (r *result) addMessage(m *message) {
 	r.addUsage(m.Usage)
 }
 
-// addEvent records one event of a stream.
-func (r *result) addEvent(data []byte) {
+// AddEvent records one event of a stream (llmhttp.Result).
+func (r *result) AddEvent(data []byte) {
 	var ev streamEvent
 	if err := json.Unmarshal(data, &ev); err != nil {
 		return // not ours to judge: the SDK reports malformed events

@@ -57,3 +57,6 @@ type streamCutError struct{ err error }
 func (e *streamCutError) Error() string     { return ErrStreamCut.Error() + ": " + e.err.Error() }
 func (e *streamCutError) Unwrap() []error   { return []error{ErrStreamCut, e.err} }
 func (e *streamCutError) ErrorType() string { return "stream_cut" }
+
+// cutError records a stream's read error as [ErrStreamCut].
+func cutError(err error) error { return &streamCutError{err} }
