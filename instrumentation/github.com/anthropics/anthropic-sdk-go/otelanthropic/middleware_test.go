@@ -207,7 +207,7 @@ func TestMessageStreamCut(t *testing.T) {
 	assert.Equal(t, codes.Error, s.Status().Code)
 	assert.Contains(t, s.Status().Description, "anthropic: stream cut before its end")
 	got := genAI(s)
-	assert.Equal(t, wantErrorType("*otelanthropic.streamCutError", "stream_cut"), got["error.type"])
+	assert.Equal(t, "stream_cut", got["error.type"])
 	assert.Equal(t, int64(25), got["gen_ai.usage.input_tokens"])
 	assert.NotContains(t, got, "crewtrace.llm.stream.abandoned")
 }
@@ -222,7 +222,7 @@ func TestMessageStreamErrorEvent(t *testing.T) {
 	s := e.onlyLLMSpan(t)
 	assert.Equal(t, codes.Error, s.Status().Code)
 	assert.Equal(t, "anthropic: error event in stream: Overloaded", s.Status().Description)
-	assert.Equal(t, wantErrorType("*otelanthropic.APIError", "overloaded_error"), genAI(s)["error.type"])
+	assert.Equal(t, "overloaded_error", genAI(s)["error.type"])
 }
 
 func TestMessageHTTPError(t *testing.T) {
@@ -242,7 +242,7 @@ func TestMessageHTTPError(t *testing.T) {
 		"gen_ai.provider.name":      "anthropic",
 		"gen_ai.request.model":      "missing",
 		"gen_ai.request.max_tokens": int64(64),
-		"error.type":                wantErrorType("*otelanthropic.APIError", "not_found_error"),
+		"error.type":                "not_found_error",
 	}, genAI(s))
 }
 
@@ -267,7 +267,7 @@ func TestRetryIsOneSpanPerAttempt(t *testing.T) {
 	require.Len(t, spans, 2)
 	first, second := genAI(spans[0]), genAI(spans[1])
 	assert.Equal(t, codes.Error, spans[0].Status().Code)
-	assert.Equal(t, wantErrorType("*otelanthropic.APIError", "overloaded_error"), first["error.type"])
+	assert.Equal(t, "overloaded_error", first["error.type"])
 	assert.NotContains(t, first, "http.request.resend_count")
 	assert.Equal(t, codes.Unset, spans[1].Status().Code)
 	assert.Equal(t, int64(1), second["http.request.resend_count"])

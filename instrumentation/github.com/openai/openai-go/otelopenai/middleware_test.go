@@ -229,7 +229,7 @@ func TestChatCompletionStreamCut(t *testing.T) {
 	assert.Equal(t, codes.Error, s.Status().Code)
 	assert.Contains(t, s.Status().Description, "openai: stream cut before its end")
 	got := genAI(s)
-	assert.Equal(t, wantErrorType("*otelopenai.streamCutError", "stream_cut"), got["error.type"])
+	assert.Equal(t, "stream_cut", got["error.type"])
 	assert.Equal(t, "cut-2026-01-01", got["gen_ai.response.model"])
 	assert.NotContains(t, got, "crewtrace.llm.stream.abandoned")
 }
@@ -244,7 +244,7 @@ func TestChatCompletionStreamErrorEvent(t *testing.T) {
 	s := e.onlyLLMSpan(t)
 	assert.Equal(t, codes.Error, s.Status().Code)
 	assert.Equal(t, "openai: error in stream: overloaded", s.Status().Description)
-	assert.Equal(t, wantErrorType("*otelopenai.APIError", "server_error"), genAI(s)["error.type"])
+	assert.Equal(t, "server_error", genAI(s)["error.type"])
 }
 
 func TestChatCompletionHTTPError(t *testing.T) {
@@ -263,7 +263,7 @@ func TestChatCompletionHTTPError(t *testing.T) {
 		"gen_ai.operation.name": "chat",
 		"gen_ai.provider.name":  "openai",
 		"gen_ai.request.model":  "missing",
-		"error.type":            wantErrorType("*otelopenai.APIError", "invalid_request_error"),
+		"error.type":            "invalid_request_error",
 	}, genAI(s))
 	require.Len(t, s.Events(), 1)
 	assert.Equal(t, "exception", s.Events()[0].Name)
@@ -291,7 +291,7 @@ func TestRetryIsOneSpanPerAttempt(t *testing.T) {
 	require.Len(t, spans, 2)
 	first, second := genAI(spans[0]), genAI(spans[1])
 	assert.Equal(t, codes.Error, spans[0].Status().Code)
-	assert.Equal(t, wantErrorType("*otelopenai.APIError", "server_error"), first["error.type"])
+	assert.Equal(t, "server_error", first["error.type"])
 	assert.NotContains(t, first, "http.request.resend_count")
 	assert.Equal(t, codes.Unset, spans[1].Status().Code)
 	assert.Equal(t, int64(1), second["http.request.resend_count"])
