@@ -97,7 +97,7 @@ func TestCrashSafetyKillDuringRun(t *testing.T) {
 		if !stable {
 			return false, fmt.Sprintf("%d records", n), nil
 		}
-		b, _, err := scrapeMetric(ctx, stack.MetricsURL(), promSessionsBuffered, nil)
+		b, _, err := harness.ScrapeMetric(ctx, stack.MetricsURL(), promSessionsBuffered, nil)
 		if err != nil {
 			return false, "", err
 		}
@@ -109,9 +109,9 @@ func TestCrashSafetyKillDuringRun(t *testing.T) {
 	t.Logf("killed the collector with %d records written and %.0f sessions buffered (pending and retained)", len(before), buffered)
 
 	require.NoError(t, stack.RestartCollector(ctx))
-	restored, _, err := scrapeMetric(ctx, stack.MetricsURL(), promSessionsRestored, map[string]string{"emitted": "false"})
+	restored, _, err := harness.ScrapeMetric(ctx, stack.MetricsURL(), promSessionsRestored, map[string]string{"emitted": "false"})
 	require.NoError(t, err)
-	restoredEmitted, _, err := scrapeMetric(ctx, stack.MetricsURL(), promSessionsRestored, map[string]string{"emitted": "true"})
+	restoredEmitted, _, err := harness.ScrapeMetric(ctx, stack.MetricsURL(), promSessionsRestored, map[string]string{"emitted": "true"})
 	require.NoError(t, err)
 	t.Logf("after the restart: %.0f sessions restored to be emitted, %.0f restored as already emitted", restored, restoredEmitted)
 	assert.Positive(t, restored, "sessions were buffered, not yet emitted, at the kill")

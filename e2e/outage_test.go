@@ -119,10 +119,10 @@ func TestBackendOutage(t *testing.T) {
 		refused, seen, _ := backend.state()
 		return seen == tasks && refused >= minRefused, fmt.Sprintf("%d requests refused, %d of %d sessions", refused, seen, tasks), nil
 	}))
-	retried, _, err := scrapeMetric(ctx, stack.MetricsURL(), "otelcol_exporter_session_sink_failures", map[string]string{"kind": "retryable"})
+	retried, _, err := harness.ScrapeMetric(ctx, stack.MetricsURL(), "otelcol_exporter_session_sink_failures", map[string]string{"kind": "retryable"})
 	require.NoError(t, err)
 	assert.Positive(t, retried, "failed writes are counted")
-	queued, _, err := scrapeMetric(ctx, stack.MetricsURL(), "otelcol_exporter_queue_size", map[string]string{"exporter": "session/records"})
+	queued, _, err := harness.ScrapeMetric(ctx, stack.MetricsURL(), "otelcol_exporter_queue_size", map[string]string{"exporter": "session/records"})
 	require.NoError(t, err)
 	backend.mu.Lock()
 	backend.down = false
