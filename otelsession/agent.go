@@ -50,7 +50,7 @@ func (s *Session) StartAgent(ctx context.Context, name string, opts ...AgentOpti
 		c = newAgentConfig(opts)
 	}
 	var u uuid.UUID
-	if c.id != "" {
+	if c.hasID { // an explicit empty ID is malformed too: never silently replaced
 		var err error
 		if u, err = uuid.Parse(c.id); err != nil {
 			return ctx, nil, fmt.Errorf("%w: %q: %w", ErrInvalidAgentID, c.id, err)

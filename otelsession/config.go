@@ -122,7 +122,8 @@ func WithContentCapture(maxBytes int) Option {
 
 // agentConfig holds the options of one agent.
 type agentConfig struct {
-	id string
+	id    string
+	hasID bool // WithAgentID was given, even with ""
 }
 
 // AgentOption configures an agent started with [Session.StartAgent].
@@ -140,7 +141,7 @@ func (f agentOptionFunc) applyAgent(c agentConfig) agentConfig { return f(c) }
 // [ErrInvalidAgentID] and records nothing.
 func WithAgentID(id string) AgentOption {
 	return agentOptionFunc(func(c agentConfig) agentConfig {
-		c.id = id
+		c.id, c.hasID = id, true
 		return c
 	})
 }

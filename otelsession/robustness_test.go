@@ -172,14 +172,10 @@ func TestRobustnessZeroValuesInSession(t *testing.T) {
 		_, a, err = s.StartAgent(ctx, "agent", otelsession.WithAgentID("not-a-uuid"))
 		assert.ErrorIs(t, err, otelsession.ErrInvalidAgentID)
 		assert.Nil(t, a)
-		// WithAgentID("") is taken as "no ID given": a UUID is generated (the
-		// doc of WithAgentID says an ID that does not parse is refused).
+		// An explicit empty ID is malformed too: refused, never replaced.
 		_, a, err = s.StartAgent(ctx, "agent", otelsession.WithAgentID(""))
-		if assert.NoError(t, err) {
-			_, perr := uuid.Parse(a.ID())
-			assert.NoError(t, perr, "generated agent ID %q", a.ID())
-			a.End(nil)
-		}
+		assert.ErrorIs(t, err, otelsession.ErrInvalidAgentID)
+		assert.Nil(t, a)
 		_, a, err = s.StartAgent(ctx, "agent", nil)
 		if assert.NoError(t, err, "a nil AgentOption is ignored") {
 			a.End(nil)
