@@ -74,6 +74,7 @@ e2e: e2e-build
 FUZZTIME ?= 5s
 FUZZ_TARGETS := \
 	.:./otelsession:FuzzRecordEvent \
+	.:./internal/sse:FuzzParser \
 	exporter/sessionexporter:./internal/assembler:FuzzAssembler \
 	exporter/sessionexporter:./internal/record:FuzzEncoderMatchesEncodingJSON \
 	exporter/sessionexporter:./internal/record:FuzzDecode \

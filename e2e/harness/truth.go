@@ -23,7 +23,7 @@ type Truth struct {
 	ToolCalls    int          `json:"tool_calls"`
 	InputTokens  int64        `json:"input_tokens"`
 	OutputTokens int64        `json:"output_tokens"`
-	ErrorCount   int          `json:"error_count"` // error events in the session
+	ErrorCount   int          `json:"error_count"` // errors as the session record counts them: error events + failed spans with no error event of their own
 	SpanCount    int          `json:"span_count"`  // session + agents + LLM + tool spans
 }
 
@@ -35,7 +35,7 @@ type TruthAgent struct {
 	ToolCalls    int    `json:"tool_calls"`
 	InputTokens  int64  `json:"input_tokens"`
 	OutputTokens int64  `json:"output_tokens"`
-	Errors       int    `json:"errors"`      // error events recorded on the agent
+	Errors       int    `json:"errors"`      // the agent's errors, counted as the session record counts them
 	ErrorSpans   int    `json:"error_spans"` // spans with status Error: the agent's and its calls'
 }
 
