@@ -34,6 +34,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/record"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
 )
 
 // Sink writes session records to PostgreSQL. Its methods are safe for
@@ -197,11 +198,14 @@ func (s *Sink) Write(ctx context.Context, records []record.Encoded) error {
 		return nil
 	}
 	errs := make([]error, len(bad))
+	ids := make([]string, len(bad))
 	for i, b := range bad {
-		errs[i] = s.reject(b)
+		errs[i], ids[i] = s.reject(b), b.sessionID
 	}
-	return consumererror.NewPermanent(fmt.Errorf("postgres sink: %d of %d session records rejected: %w",
-		len(bad), len(records), errors.Join(errs...)))
+	// sink.Rejected names the rejected records, so the exporter counts only
+	// them as failed: the rest of the batch is stored.
+	return consumererror.NewPermanent(&sink.Rejected{SessionIDs: ids, Err: fmt.Errorf(
+		"postgres sink: %d of %d session records rejected: %w", len(bad), len(records), errors.Join(errs...))})
 }
 
 // rejection is a record that can never be written, and why.

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/record"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
 )
 
 func TestInsert(t *testing.T) {
@@ -202,6 +203,9 @@ func TestPermanentErrorsAreCountedLoggedAndDoNotBlockTheBatch(t *testing.T) {
 		assert.Contains(t, err.Error(), id)
 	}
 	assert.Equal(t, int64(3), s.Rejected())
+	var rej *sink.Rejected
+	require.ErrorAs(t, err, &rej, "the exporter counts only the records a sink.Rejected names")
+	assert.ElementsMatch(t, []string{"nul-in-name", "negative-duration", "not-json"}, rej.SessionIDs)
 	assert.Equal(t, []map[string]any{{"session_id": "good-1"}, {"session_id": "good-2"}},
 		rows(t, pool, "SELECT session_id FROM crewtrace_sessions ORDER BY session_id"))
 
