@@ -38,44 +38,24 @@ func storageOverlay(root string) []string {
 // session the crew ran has exactly one record (one per revision, if any),
 // matching the crew's truth: none lost, none repeated.
 func TestCrashSafetyKillDuringRun(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), testBudget(t))
-	defer cancel()
-	root, err := harness.RepoRoot()
-	require.NoError(t, err)
-	bins, err := harness.Build(ctx, root, harness.BuildDir(root), testWriter{t})
-	require.NoError(t, err)
-
-	logDir := keptOnFailure(t)
-	stack, err := harness.StartStack(ctx, harness.StackOptions{
-		Root: root, Bins: bins, LogDir: logDir,
-		CollectorConfigs: storageOverlay(root),
+	ctx, env := newEnv(t)
+	stack := env.startStack(t, ctx, harness.StackOptions{
+		CollectorConfigs: storageOverlay(env.root),
 		CollectorEnv: []string{
 			harness.EnvGracePeriod + "=3s", // long enough that sessions are certainly buffered at the kill
 			harness.EnvSessionTimeout + "=60s",
-			"CREWTRACE_STORAGE_DIR=" + filepath.Join(logDir, "storage"),
+			"CREWTRACE_STORAGE_DIR=" + filepath.Join(env.logDir, "storage"),
 		},
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = stack.Stop()
-		if t.Failed() {
-			t.Logf("--- collector (%s), last lines:\n%s", stack.Collector.LogPath(), stack.Collector.LogTail(30))
-		}
 	})
 
 	// The crew's OTLP exporter retries while the collector is down: its
 	// export timeout (which bounds the retries) is far longer than a restart.
 	const tasks = 30
-	truthPath := filepath.Join(logDir, "truth.json")
-	crewEnv := append(stack.CrewEnv(),
+	crew := env.startCrew(t, stack, []string{
 		"OTEL_BSP_SCHEDULE_DELAY=100",
 		"OTEL_EXPORTER_OTLP_TIMEOUT=60000",
 		"OTEL_BSP_EXPORT_TIMEOUT=60000",
-	)
-	crew, err := harness.Start("crew", logDir, crewEnv, bins.Crew,
-		"-tasks", strconv.Itoa(tasks), "-concurrency", "3", "-latency", "200ms", "-seed", "20261127", "-truth", truthPath)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = crew.Stop(0) })
+	}, "-tasks", strconv.Itoa(tasks), "-concurrency", "3", "-latency", "200ms", "-seed", "20261127", "-truth", env.truthPath())
 
 	// Kill when records have been written and their count held still for a
 	// poll interval (so no record is being written at that instant), while
@@ -83,7 +63,7 @@ func TestCrashSafetyKillDuringRun(t *testing.T) {
 	var before []harness.Record
 	var buffered float64
 	prev := -1
-	err = harness.Poll(ctx, "records written, crew still running", func(ctx context.Context) (bool, string, error) {
+	err := harness.Poll(ctx, "records written, crew still running", func(ctx context.Context) (bool, string, error) {
 		if !crew.Running() {
 			return false, "", fmt.Errorf("the crew finished before the kill (make it run longer):\n%s", crew.LogTail(10))
 		}
@@ -117,8 +97,8 @@ func TestCrashSafetyKillDuringRun(t *testing.T) {
 	assert.Positive(t, restored, "sessions were buffered, not yet emitted, at the kill")
 	assert.Equal(t, float64(len(before)), restoredEmitted, "every session emitted before the kill is restored as emitted")
 
-	require.NoError(t, crew.Wait(ctx), "the crew (its exporter retried while the collector was down):\n%s", crew.LogTail(20))
-	truth, err := harness.ReadTruth(truthPath)
+	waitCrew(t, ctx, crew) // its exporter retried while the collector was down
+	truth, err := harness.ReadTruth(env.truthPath())
 	require.NoError(t, err)
 	require.Len(t, truth, tasks)
 	wctx, wcancel := context.WithTimeout(ctx, time.Minute) // a lost session fails here, not at the budget

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,44 +24,19 @@ const sessions = 25
 // session, (a) the session record against the crew's ground truth, (b) the
 // trace Jaeger serves (span tree and events) and (c) the record's trace_url.
 func TestCrewToRecordsAndJaeger(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), testBudget(t))
-	defer cancel()
-
-	root, err := harness.RepoRoot()
-	require.NoError(t, err)
-	bins, err := harness.Build(ctx, root, harness.BuildDir(root), testWriter{t})
-	require.NoError(t, err)
-
-	logDir := keptOnFailure(t)
-	stack, err := harness.StartStack(ctx, harness.StackOptions{
-		Root:   root,
-		Bins:   bins,
-		LogDir: logDir,
+	ctx, env := newEnv(t)
+	stack := env.startStack(t, ctx, harness.StackOptions{
 		CollectorEnv: []string{
 			harness.EnvGracePeriod + "=1s",
 			harness.EnvSessionTimeout + "=30s",
 			harness.EnvLogLevel + "=debug",
 		},
 	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = stack.Stop()
-		if t.Failed() {
-			for _, p := range []*harness.Process{stack.Jaeger, stack.Collector} {
-				t.Logf("--- %s (%s), last lines:\n%s", p.Name, p.LogPath(), p.LogTail(15))
-			}
-		}
-	})
-
-	truthPath := filepath.Join(logDir, "truth.json")
-	crew, err := harness.Start("crew", logDir, stack.CrewEnv(), bins.Crew,
+	env.runCrew(t, ctx, stack,
 		"-tasks", strconv.Itoa(sessions), "-concurrency", strconv.Itoa(sessions),
-		"-seed", "20261126", "-truth", truthPath)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = crew.Stop(0) })
-	require.NoError(t, crew.Wait(ctx), "example crew failed:\n%s", crew.LogTail(40))
+		"-seed", "20261126", "-truth", env.truthPath())
 
-	truth, err := harness.ReadTruth(truthPath)
+	truth, err := harness.ReadTruth(env.truthPath())
 	require.NoError(t, err)
 	require.Len(t, truth, sessions, "the crew's ground truth")
 
@@ -97,32 +70,6 @@ func TestCrewToRecordsAndJaeger(t *testing.T) {
 	all, err := harness.ReadRecords(stack.SessionsPath())
 	require.NoError(t, err)
 	assert.Len(t, all, sessions, "records after shutdown: one per session, no revision, nothing else")
-}
-
-// testBudget is the time the test gives itself: what remains before go
-// test's -timeout, minus a margin for cleanup and log output.
-func testBudget(t *testing.T) time.Duration {
-	budget := 9 * time.Minute
-	if d, ok := t.Deadline(); ok {
-		budget = time.Until(d) - 30*time.Second
-	}
-	require.Positive(t, budget, "no time left before the go test -timeout")
-	return budget
-}
-
-// keptOnFailure returns a directory for logs and outputs that is removed
-// when the test passes and kept (and named in the output) when it fails.
-func keptOnFailure(t *testing.T) string {
-	dir, err := os.MkdirTemp("", "crewtrace-e2e-")
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs and outputs kept in %s", dir)
-			return
-		}
-		_ = os.RemoveAll(dir)
-	})
-	return dir
 }
 
 func waitForRecords(t *testing.T, ctx context.Context, path string, truth []harness.Truth) map[string]harness.Record {
@@ -412,12 +359,4 @@ func checkTraceURL(t *testing.T, ctx context.Context, stack *harness.Stack, tr h
 		}
 	}
 	assert.True(t, found, "the trace at trace_url has the session's root span")
-}
-
-// testWriter sends build progress to the test log.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(b), "\n"))
-	return len(b), nil
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -18,15 +17,9 @@ import (
 // as driven), none lost, no record for anything else, every telemetrygen
 // trace counted as an ignored rootless trace, no partial flush.
 func TestLoadSmall(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), testBudget(t))
-	defer cancel()
-	root, err := harness.RepoRoot()
-	require.NoError(t, err)
-	bins, err := harness.Build(ctx, root, harness.BuildDir(root), testWriter{t})
-	require.NoError(t, err)
-
+	ctx, env := newEnv(t)
 	rep, err := load.Run(ctx, load.Options{
-		Root: root, Bins: bins, LogDir: keptOnFailure(t),
+		Root: env.root, Bins: env.bins, LogDir: env.logDir,
 		Sessions: 300,
 		Noise: harness.TelemetrygenTraces{Workers: 2, Traces: 50, Rate: 100, ChildSpans: 2,
 			Service: load.ServiceNoise},

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -30,32 +29,14 @@ import (
 // error response (4xx / a gRPC error status), the collector stays up and
 // healthy, and the crew's sessions are all recorded exactly as its truth says.
 func TestMalformedOTLP(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), testBudget(t))
-	defer cancel()
-	root, err := harness.RepoRoot()
-	require.NoError(t, err)
-	bins, err := harness.Build(ctx, root, harness.BuildDir(root), testWriter{t})
-	require.NoError(t, err)
-
-	logDir := keptOnFailure(t)
-	stack, err := harness.StartStack(ctx, harness.StackOptions{
-		Root: root, Bins: bins, LogDir: logDir,
+	ctx, env := newEnv(t)
+	stack := env.startStack(t, ctx, harness.StackOptions{
 		CollectorEnv: []string{harness.EnvGracePeriod + "=1s", harness.EnvSessionTimeout + "=30s"},
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = stack.Stop()
-		if t.Failed() {
-			t.Logf("--- collector (%s), last lines:\n%s", stack.Collector.LogPath(), stack.Collector.LogTail(20))
-		}
 	})
 
 	const sessions = 20
-	truthPath := filepath.Join(logDir, "truth.json")
-	crew, err := harness.Start("crew", logDir, stack.CrewEnv(), bins.Crew,
-		"-tasks", fmt.Sprint(sessions), "-concurrency", "10", "-seed", "5", "-latency", "50ms", "-truth", truthPath)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = crew.Stop(0) })
+	crew := env.startCrew(t, stack, nil,
+		"-tasks", fmt.Sprint(sessions), "-concurrency", "10", "-seed", "5", "-latency", "50ms", "-truth", env.truthPath())
 
 	// The bad requests go in while the crew's sessions are open.
 	conn, err := grpc.NewClient(stack.Addrs.OTLPGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -90,8 +71,8 @@ func TestMalformedOTLP(t *testing.T) {
 	require.True(t, stack.Collector.Running(), "the collector exited:\n%s", stack.Collector.LogTail(20))
 	require.NoError(t, harness.WaitHTTP(ctx, "http://"+stack.Addrs.Health+"/", stack.Collector), "health after the bad requests")
 
-	require.NoError(t, crew.Wait(ctx), "example crew failed:\n%s", crew.LogTail(40))
-	truth, err := harness.ReadTruth(truthPath)
+	waitCrew(t, ctx, crew)
+	truth, err := harness.ReadTruth(env.truthPath())
 	require.NoError(t, err)
 	require.Len(t, truth, sessions)
 	records := waitForRecords(t, ctx, stack.SessionsPath(), truth)

@@ -66,23 +66,16 @@ func (b *recordsBackend) state() (refused, seen, stored int) {
 // back: every session is delivered, exactly once per revision, matching the
 // crew's truth, and the outage is visible in the exporter's metrics.
 func TestBackendOutage(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), testBudget(t))
-	defer cancel()
-	root, err := harness.RepoRoot()
-	require.NoError(t, err)
-	bins, err := harness.Build(ctx, root, harness.BuildDir(root), testWriter{t})
-	require.NoError(t, err)
+	ctx, env := newEnv(t)
 
 	backend := &recordsBackend{down: true, seen: map[string]bool{}, byRev: map[string]map[int]int{}}
 	srv := httptest.NewServer(backend)
 	t.Cleanup(srv.Close)
 
-	logDir := keptOnFailure(t)
-	stack, err := harness.StartStack(ctx, harness.StackOptions{
-		Root: root, Bins: bins, LogDir: logDir,
+	stack := env.startStack(t, ctx, harness.StackOptions{
 		CollectorConfigs: []string{
-			filepath.Join(root, "collector-config.yaml"),
-			filepath.Join(root, "e2e", "testdata", "collector-http-sink.yaml"),
+			filepath.Join(env.root, "collector-config.yaml"),
+			filepath.Join(env.root, "e2e", "testdata", "collector-http-sink.yaml"),
 		},
 		CollectorEnv: []string{
 			harness.EnvGracePeriod + "=500ms",
@@ -90,22 +83,11 @@ func TestBackendOutage(t *testing.T) {
 			"CREWTRACE_TEST_SINK_URL=" + srv.URL,
 		},
 	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = stack.Stop()
-		if t.Failed() {
-			t.Logf("--- collector (%s), last lines:\n%s", stack.Collector.LogPath(), stack.Collector.LogTail(30))
-		}
-	})
 
 	const tasks = 8
-	truthPath := filepath.Join(logDir, "truth.json")
-	crew, err := harness.Start("crew", logDir, stack.CrewEnv(), bins.Crew,
-		"-tasks", strconv.Itoa(tasks), "-concurrency", "2", "-seed", "20261128", "-truth", truthPath)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = crew.Stop(0) })
-	require.NoError(t, crew.Wait(ctx), crew.LogTail(20))
-	truth, err := harness.ReadTruth(truthPath)
+	env.runCrew(t, ctx, stack,
+		"-tasks", strconv.Itoa(tasks), "-concurrency", "2", "-seed", "20261128", "-truth", env.truthPath())
+	truth, err := harness.ReadTruth(env.truthPath())
 	require.NoError(t, err)
 	require.Len(t, truth, tasks)
 
