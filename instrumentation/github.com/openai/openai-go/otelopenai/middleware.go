@@ -10,14 +10,7 @@ import (
 
 	"github.com/crewtrace/crewtrace/internal/llmhttp"
 	"github.com/crewtrace/crewtrace/otelsession"
-	"github.com/crewtrace/crewtrace/semconv"
 )
-
-// StreamAbandonedKey is set to true on the span of a streamed response that
-// the application closed before the stream's end.
-//
-// Deprecated: use semconv.LLMStreamAbandonedKey, the shared key.
-const StreamAbandonedKey = semconv.LLMStreamAbandonedKey
 
 // resendCountKey is http.request.resend_count, set on the span of a retry.
 const resendCountKey = attribute.Key("http.request.resend_count")
