@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/crewtrace/crewtrace/instrumentation/github.com/anthropics/anthropic-sdk-go/otelanthropic"
+	"github.com/crewtrace/crewtrace/internal/spantest"
 	"github.com/crewtrace/crewtrace/otelsession"
 )
 
@@ -40,7 +41,7 @@ func ExampleMiddleware() {
 
 	for _, s := range rec.Ended() {
 		if s.Name() == "chat claude-test" {
-			a := attrs(s)
+			a := spantest.Attrs(s)
 			fmt.Println(s.Name(), a["gen_ai.usage.input_tokens"].AsInt64(), a["gen_ai.usage.output_tokens"].AsInt64(),
 				a["gen_ai.response.finish_reasons"].AsStringSlice())
 		}

@@ -9,14 +9,15 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/crewtrace/crewtrace/instrumentation/github.com/anthropics/anthropic-sdk-go/otelanthropic"
+	"github.com/crewtrace/crewtrace/internal/spantest"
 	"github.com/crewtrace/crewtrace/otelsession"
+	"github.com/crewtrace/crewtrace/semconv"
 )
 
 // env is one session with one agent, recorded by a SpanRecorder, and a real
@@ -52,46 +53,16 @@ func newEnv(t *testing.T, sessOpts ...otelsession.Option) *env {
 	return &env{ctx: ctx, rec: rec, sess: sess, client: client, server: srv}
 }
 
-func (e *env) llmSpans() []sdktrace.ReadOnlySpan {
-	var out []sdktrace.ReadOnlySpan
-	for _, s := range e.rec.Ended() {
-		if attrs(s)["crewtrace.span.kind"] == attribute.StringValue("llm") {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // onlyLLMSpan asserts that exactly one LLM span ended, under the agent, and returns it.
 func (e *env) onlyLLMSpan(t *testing.T) sdktrace.ReadOnlySpan {
 	t.Helper()
-	spans := e.llmSpans()
+	spans := spantest.OfKind(e.rec.Ended(), semconv.SpanKindLLM)
 	require.Len(t, spans, 1)
 	s := spans[0]
 	assert.Equal(t, trace.SpanKindClient, s.SpanKind())
 	assert.Equal(t, trace.SpanContextFromContext(e.ctx).SpanID(), s.Parent().SpanID(), "parent is the agent span")
-	assert.Equal(t, e.sess.ID(), attrs(s)["session.id"].AsString())
+	assert.Equal(t, e.sess.ID(), spantest.Attrs(s)["session.id"].AsString())
 	return s
-}
-
-func attrs(s sdktrace.ReadOnlySpan) map[attribute.Key]attribute.Value {
-	m := make(map[attribute.Key]attribute.Value)
-	for _, kv := range s.Attributes() {
-		m[kv.Key] = kv.Value
-	}
-	return m
-}
-
-// genAI returns the span's attributes without the session IDs.
-func genAI(s sdktrace.ReadOnlySpan) map[string]any {
-	m := make(map[string]any)
-	for k, v := range attrs(s) {
-		if k == "session.id" || k == "gen_ai.conversation.id" {
-			continue
-		}
-		m[string(k)] = v.AsInterface()
-	}
-	return m
 }
 
 func params(model string) anthropic.MessageNewParams {
@@ -121,7 +92,7 @@ func TestMessage(t *testing.T) {
 		"gen_ai.usage.input_tokens":      int64(25),
 		"gen_ai.usage.output_tokens":     int64(7),
 		"gen_ai.response.finish_reasons": []string{"end_turn"},
-	}, genAI(s))
+	}, spantest.GenAI(s))
 	assert.Equal(t, codes.Unset, s.Status().Code)
 }
 
@@ -130,14 +101,14 @@ func TestMessageCachedTokens(t *testing.T) {
 	e := newEnv(t)
 	_, err := e.client.Messages.New(e.ctx, params(modelCached))
 	require.NoError(t, err)
-	assert.Equal(t, int64(3+100+1000), genAI(e.onlyLLMSpan(t))["gen_ai.usage.input_tokens"])
+	assert.Equal(t, int64(3+100+1000), spantest.GenAI(e.onlyLLMSpan(t))["gen_ai.usage.input_tokens"])
 }
 
 func TestMessageStream(t *testing.T) {
 	e := newEnv(t)
 	stream := e.client.Messages.NewStreaming(e.ctx, params(modelPaused))
 	require.True(t, stream.Next())
-	assert.Empty(t, e.llmSpans(), "the span ends with the stream, not before")
+	assert.Empty(t, spantest.OfKind(e.rec.Ended(), semconv.SpanKindLLM), "the span ends with the stream, not before")
 	close(e.server.release)
 	var text string
 	for stream.Next() {
@@ -161,7 +132,7 @@ func TestMessageStream(t *testing.T) {
 		"gen_ai.usage.input_tokens":      int64(25), // message_start
 		"gen_ai.usage.output_tokens":     int64(15), // message_delta
 		"gen_ai.response.finish_reasons": []string{"max_tokens"},
-	}, genAI(s))
+	}, spantest.GenAI(s))
 	assert.Equal(t, codes.Unset, s.Status().Code)
 }
 
@@ -172,7 +143,7 @@ func TestMessageStreamAbandoned(t *testing.T) {
 	require.NoError(t, stream.Close())
 
 	s := e.onlyLLMSpan(t)
-	got := genAI(s)
+	got := spantest.GenAI(s)
 	assert.Equal(t, true, got["crewtrace.llm.stream.abandoned"])
 	assert.Equal(t, int64(25), got["gen_ai.usage.input_tokens"], "message_start was read")
 	assert.Equal(t, int64(1), got["gen_ai.usage.output_tokens"], "the count message_start gave")
@@ -192,7 +163,7 @@ func TestMessageStreamCancelled(t *testing.T) {
 	require.ErrorIs(t, stream.Err(), context.Canceled)
 
 	s := e.onlyLLMSpan(t)
-	assert.Equal(t, true, genAI(s)["crewtrace.llm.stream.abandoned"])
+	assert.Equal(t, true, spantest.GenAI(s)["crewtrace.llm.stream.abandoned"])
 	assert.Equal(t, codes.Unset, s.Status().Code)
 }
 
@@ -206,7 +177,7 @@ func TestMessageStreamCut(t *testing.T) {
 	s := e.onlyLLMSpan(t)
 	assert.Equal(t, codes.Error, s.Status().Code)
 	assert.Contains(t, s.Status().Description, "anthropic: stream cut before its end")
-	got := genAI(s)
+	got := spantest.GenAI(s)
 	assert.Equal(t, "stream_cut", got["error.type"])
 	assert.Equal(t, int64(25), got["gen_ai.usage.input_tokens"])
 	assert.NotContains(t, got, "crewtrace.llm.stream.abandoned")
@@ -222,7 +193,7 @@ func TestMessageStreamErrorEvent(t *testing.T) {
 	s := e.onlyLLMSpan(t)
 	assert.Equal(t, codes.Error, s.Status().Code)
 	assert.Equal(t, "anthropic: error event in stream: Overloaded", s.Status().Description)
-	assert.Equal(t, "overloaded_error", genAI(s)["error.type"])
+	assert.Equal(t, "overloaded_error", spantest.GenAI(s)["error.type"])
 }
 
 func TestMessageHTTPError(t *testing.T) {
@@ -243,7 +214,7 @@ func TestMessageHTTPError(t *testing.T) {
 		"gen_ai.request.model":      "missing",
 		"gen_ai.request.max_tokens": int64(64),
 		"error.type":                "not_found_error",
-	}, genAI(s))
+	}, spantest.GenAI(s))
 }
 
 func TestTransportError(t *testing.T) {
@@ -254,7 +225,7 @@ func TestTransportError(t *testing.T) {
 
 	s := e.onlyLLMSpan(t)
 	assert.Equal(t, codes.Error, s.Status().Code)
-	assert.Equal(t, "*url.Error", genAI(s)["error.type"])
+	assert.Equal(t, "*url.Error", spantest.GenAI(s)["error.type"])
 }
 
 // Each HTTP attempt is a span; a retry carries http.request.resend_count.
@@ -263,9 +234,9 @@ func TestRetryIsOneSpanPerAttempt(t *testing.T) {
 	_, err := e.client.Messages.New(e.ctx, params(modelOverloaded), option.WithMaxRetries(1))
 	require.NoError(t, err)
 
-	spans := e.llmSpans()
+	spans := spantest.OfKind(e.rec.Ended(), semconv.SpanKindLLM)
 	require.Len(t, spans, 2)
-	first, second := genAI(spans[0]), genAI(spans[1])
+	first, second := spantest.GenAI(spans[0]), spantest.GenAI(spans[1])
 	assert.Equal(t, codes.Error, spans[0].Status().Code)
 	assert.Equal(t, "overloaded_error", first["error.type"])
 	assert.NotContains(t, first, "http.request.resend_count")
@@ -281,7 +252,7 @@ func TestContentCapture(t *testing.T) {
 	_, err := e.client.Messages.New(e.ctx, p)
 	require.NoError(t, err)
 
-	got := genAI(e.onlyLLMSpan(t))
+	got := spantest.GenAI(e.onlyLLMSpan(t))
 	assert.JSONEq(t, `{"system":[{"text":"be brief","type":"text"}],"messages":[{"content":[{"text":"hi","type":"text"}],"role":"user"}]}`,
 		got["gen_ai.input.messages"].(string))
 	assert.Equal(t, "Hello world", got["gen_ai.output.messages"])
@@ -294,14 +265,14 @@ func TestContentCaptureStream(t *testing.T) {
 	for stream.Next() {
 	}
 	require.NoError(t, stream.Err())
-	assert.Equal(t, "Hello", genAI(e.onlyLLMSpan(t))["gen_ai.output.messages"])
+	assert.Equal(t, "Hello", spantest.GenAI(e.onlyLLMSpan(t))["gen_ai.output.messages"])
 }
 
 func TestContentOffByDefault(t *testing.T) {
 	e := newEnv(t)
 	_, err := e.client.Messages.New(e.ctx, params("claude-test"))
 	require.NoError(t, err)
-	got := genAI(e.onlyLLMSpan(t))
+	got := spantest.GenAI(e.onlyLLMSpan(t))
 	assert.NotContains(t, got, "gen_ai.input.messages")
 	assert.NotContains(t, got, "gen_ai.output.messages")
 }
@@ -312,7 +283,7 @@ func TestWithProviderName(t *testing.T) {
 		option.WithMiddleware(otelanthropic.Middleware(otelanthropic.WithProviderName("aws.bedrock"))))...)
 	_, err := client.Messages.New(e.ctx, params("claude-test"))
 	require.NoError(t, err)
-	assert.Equal(t, "aws.bedrock", genAI(e.onlyLLMSpan(t))["gen_ai.provider.name"])
+	assert.Equal(t, "aws.bedrock", spantest.GenAI(e.onlyLLMSpan(t))["gen_ai.provider.name"])
 }
 
 func TestNoSession(t *testing.T) {
@@ -320,7 +291,7 @@ func TestNoSession(t *testing.T) {
 	msg, err := e.client.Messages.New(context.Background(), params("claude-test"))
 	require.NoError(t, err)
 	assert.Equal(t, "Hello world", msg.Content[0].Text)
-	assert.Empty(t, e.llmSpans())
+	assert.Empty(t, spantest.OfKind(e.rec.Ended(), semconv.SpanKindLLM))
 }
 
 // Other endpoints (here count_tokens) pass through unrecorded.
@@ -333,7 +304,7 @@ func TestOtherEndpointsPassThrough(t *testing.T) {
 	var apiErr *anthropic.Error
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, 404, apiErr.StatusCode)
-	assert.Empty(t, e.llmSpans())
+	assert.Empty(t, spantest.OfKind(e.rec.Ended(), semconv.SpanKindLLM))
 }
 
 func TestConcurrentAgents(t *testing.T) {
@@ -355,12 +326,12 @@ func TestConcurrentAgents(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	spans := e.llmSpans()
+	spans := spantest.OfKind(e.rec.Ended(), semconv.SpanKindLLM)
 	require.Len(t, spans, n)
 	parents := make(map[trace.SpanID]int)
 	for _, s := range spans {
 		parents[s.Parent().SpanID()]++
-		assert.Equal(t, int64(15), genAI(s)["gen_ai.usage.output_tokens"])
+		assert.Equal(t, int64(15), spantest.GenAI(s)["gen_ai.usage.output_tokens"])
 	}
 	for _, id := range agentSpans {
 		assert.Equal(t, 1, parents[id], "one call under each agent")
@@ -394,5 +365,5 @@ func TestWithSDKSpans(t *testing.T) {
 	require.True(t, ok, "the session's LLM span")
 	assert.Equal(t, trace.SpanContextFromContext(ctx).SpanID(), sdkSpan.Parent().SpanID())
 	assert.Equal(t, sdkSpan.SpanContext().SpanID(), llm.Parent().SpanID())
-	assert.Equal(t, sess.ID(), attrs(llm)["session.id"].AsString())
+	assert.Equal(t, sess.ID(), spantest.Attrs(llm)["session.id"].AsString())
 }

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/crewtrace/crewtrace/instrumentation/github.com/openai/openai-go/otelopenai"
+	"github.com/crewtrace/crewtrace/internal/spantest"
 	"github.com/crewtrace/crewtrace/otelsession"
 )
 
@@ -38,7 +39,7 @@ func ExampleMiddleware() {
 
 	for _, s := range rec.Ended() {
 		if s.Name() == "chat gpt-test" {
-			a := attrs(s)
+			a := spantest.Attrs(s)
 			fmt.Println(s.Name(), a["gen_ai.usage.input_tokens"].AsInt64(), a["gen_ai.usage.output_tokens"].AsInt64())
 		}
 	}

@@ -11,14 +11,15 @@ import (
 	"github.com/openai/openai-go/v3/responses"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/crewtrace/crewtrace/instrumentation/github.com/openai/openai-go/otelopenai"
+	"github.com/crewtrace/crewtrace/internal/spantest"
 	"github.com/crewtrace/crewtrace/otelsession"
+	"github.com/crewtrace/crewtrace/semconv"
 )
 
 // env is one session with one agent, recorded by a SpanRecorder, and a real
@@ -51,48 +52,16 @@ func newEnv(t *testing.T, sessOpts ...otelsession.Option) *env {
 	return &env{ctx: ctx, rec: rec, sess: sess, agent: agent, client: client, server: srv}
 }
 
-// llmSpans returns the ended spans that are LLM calls.
-func (e *env) llmSpans() []sdktrace.ReadOnlySpan {
-	var out []sdktrace.ReadOnlySpan
-	for _, s := range e.rec.Ended() {
-		if attrs(s)["crewtrace.span.kind"] == attribute.StringValue("llm") {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // onlyLLMSpan asserts that exactly one LLM span ended, under the agent, and returns it.
 func (e *env) onlyLLMSpan(t *testing.T) sdktrace.ReadOnlySpan {
 	t.Helper()
-	spans := e.llmSpans()
+	spans := spantest.OfKind(e.rec.Ended(), semconv.SpanKindLLM)
 	require.Len(t, spans, 1)
 	s := spans[0]
 	assert.Equal(t, trace.SpanKindClient, s.SpanKind())
 	assert.Equal(t, trace.SpanContextFromContext(e.ctx).SpanID(), s.Parent().SpanID(), "parent is the agent span")
-	assert.Equal(t, e.sess.ID(), attrs(s)["session.id"].AsString())
+	assert.Equal(t, e.sess.ID(), spantest.Attrs(s)["session.id"].AsString())
 	return s
-}
-
-func attrs(s sdktrace.ReadOnlySpan) map[attribute.Key]attribute.Value {
-	m := make(map[attribute.Key]attribute.Value)
-	for _, kv := range s.Attributes() {
-		m[kv.Key] = kv.Value
-	}
-	return m
-}
-
-// genAI returns the span's attributes without the session IDs, which every
-// span carries and which onlyLLMSpan checks.
-func genAI(s sdktrace.ReadOnlySpan) map[string]any {
-	m := make(map[string]any)
-	for k, v := range attrs(s) {
-		if k == "session.id" || k == "gen_ai.conversation.id" {
-			continue
-		}
-		m[string(k)] = v.AsInterface()
-	}
-	return m
 }
 
 func userMessage(text string) []openai.ChatCompletionMessageParamUnion {
@@ -117,7 +86,7 @@ func TestChatCompletion(t *testing.T) {
 		"gen_ai.usage.input_tokens":      int64(11),
 		"gen_ai.usage.output_tokens":     int64(7),
 		"gen_ai.response.finish_reasons": []string{"stop", "length"},
-	}, genAI(s))
+	}, spantest.GenAI(s))
 	assert.Equal(t, codes.Unset, s.Status().Code)
 }
 
@@ -129,7 +98,7 @@ func TestChatCompletionStream(t *testing.T) {
 	})
 	require.True(t, stream.Next())
 	text := stream.Current().Choices[0].Delta.Content
-	assert.Empty(t, e.llmSpans(), "the span ends with the stream, not before")
+	assert.Empty(t, spantest.OfKind(e.rec.Ended(), semconv.SpanKindLLM), "the span ends with the stream, not before")
 	close(e.server.release)
 	for stream.Next() {
 		if c := stream.Current(); len(c.Choices) > 0 {
@@ -151,7 +120,7 @@ func TestChatCompletionStream(t *testing.T) {
 		"gen_ai.usage.input_tokens":      int64(9),
 		"gen_ai.usage.output_tokens":     int64(2),
 		"gen_ai.response.finish_reasons": []string{"stop"},
-	}, genAI(s))
+	}, spantest.GenAI(s))
 	assert.Equal(t, codes.Unset, s.Status().Code)
 }
 
@@ -164,7 +133,7 @@ func TestRequestParameters(t *testing.T) {
 		MaxCompletionTokens: openai.Int(256), Temperature: openai.Float(0.5), TopP: openai.Float(0.9),
 	})
 	require.NoError(t, err)
-	got := genAI(e.onlyLLMSpan(t))
+	got := spantest.GenAI(e.onlyLLMSpan(t))
 	assert.Equal(t, int64(256), got["gen_ai.request.max_tokens"])
 	assert.Equal(t, 0.5, got["gen_ai.request.temperature"])
 	assert.Equal(t, 0.9, got["gen_ai.request.top_p"])
@@ -178,7 +147,7 @@ func TestChatCompletionStreamWithoutUsage(t *testing.T) {
 	}
 	require.NoError(t, stream.Err())
 
-	got := genAI(e.onlyLLMSpan(t))
+	got := spantest.GenAI(e.onlyLLMSpan(t))
 	assert.NotContains(t, got, "gen_ai.usage.input_tokens")
 	assert.NotContains(t, got, "gen_ai.usage.output_tokens")
 	assert.Equal(t, []string{"stop"}, got["gen_ai.response.finish_reasons"])
@@ -194,7 +163,7 @@ func TestChatCompletionStreamAbandoned(t *testing.T) {
 	require.NoError(t, stream.Close())
 
 	s := e.onlyLLMSpan(t)
-	got := genAI(s)
+	got := spantest.GenAI(s)
 	assert.Equal(t, true, got["crewtrace.llm.stream.abandoned"])
 	assert.Equal(t, "paused-2026-01-01", got["gen_ai.response.model"], "what was read is kept")
 	assert.NotContains(t, got, "gen_ai.response.finish_reasons")
@@ -214,7 +183,7 @@ func TestChatCompletionStreamCancelled(t *testing.T) {
 	require.ErrorIs(t, stream.Err(), context.Canceled)
 
 	s := e.onlyLLMSpan(t)
-	assert.Equal(t, true, genAI(s)["crewtrace.llm.stream.abandoned"])
+	assert.Equal(t, true, spantest.GenAI(s)["crewtrace.llm.stream.abandoned"])
 	assert.Equal(t, codes.Unset, s.Status().Code)
 }
 
@@ -228,7 +197,7 @@ func TestChatCompletionStreamCut(t *testing.T) {
 	s := e.onlyLLMSpan(t)
 	assert.Equal(t, codes.Error, s.Status().Code)
 	assert.Contains(t, s.Status().Description, "openai: stream cut before its end")
-	got := genAI(s)
+	got := spantest.GenAI(s)
 	assert.Equal(t, "stream_cut", got["error.type"])
 	assert.Equal(t, "cut-2026-01-01", got["gen_ai.response.model"])
 	assert.NotContains(t, got, "crewtrace.llm.stream.abandoned")
@@ -244,7 +213,7 @@ func TestChatCompletionStreamErrorEvent(t *testing.T) {
 	s := e.onlyLLMSpan(t)
 	assert.Equal(t, codes.Error, s.Status().Code)
 	assert.Equal(t, "openai: error in stream: overloaded", s.Status().Description)
-	assert.Equal(t, "server_error", genAI(s)["error.type"])
+	assert.Equal(t, "server_error", spantest.GenAI(s)["error.type"])
 }
 
 func TestChatCompletionHTTPError(t *testing.T) {
@@ -264,7 +233,7 @@ func TestChatCompletionHTTPError(t *testing.T) {
 		"gen_ai.provider.name":  "openai",
 		"gen_ai.request.model":  "missing",
 		"error.type":            "invalid_request_error",
-	}, genAI(s))
+	}, spantest.GenAI(s))
 	require.Len(t, s.Events(), 1)
 	assert.Equal(t, "exception", s.Events()[0].Name)
 }
@@ -277,7 +246,7 @@ func TestTransportError(t *testing.T) {
 
 	s := e.onlyLLMSpan(t)
 	assert.Equal(t, codes.Error, s.Status().Code)
-	assert.Equal(t, "*url.Error", genAI(s)["error.type"])
+	assert.Equal(t, "*url.Error", spantest.GenAI(s)["error.type"])
 }
 
 // Each HTTP attempt is a span; a retry carries http.request.resend_count.
@@ -287,9 +256,9 @@ func TestRetryIsOneSpanPerAttempt(t *testing.T) {
 		option.WithMaxRetries(1))
 	require.NoError(t, err)
 
-	spans := e.llmSpans()
+	spans := spantest.OfKind(e.rec.Ended(), semconv.SpanKindLLM)
 	require.Len(t, spans, 2)
-	first, second := genAI(spans[0]), genAI(spans[1])
+	first, second := spantest.GenAI(spans[0]), spantest.GenAI(spans[1])
 	assert.Equal(t, codes.Error, spans[0].Status().Code)
 	assert.Equal(t, "server_error", first["error.type"])
 	assert.NotContains(t, first, "http.request.resend_count")
@@ -315,7 +284,7 @@ func TestEmbeddings(t *testing.T) {
 		"gen_ai.request.model":      "text-embedding-test",
 		"gen_ai.response.model":     "text-embedding-test",
 		"gen_ai.usage.input_tokens": int64(5),
-	}, genAI(s))
+	}, spantest.GenAI(s))
 }
 
 func TestResponses(t *testing.T) {
@@ -339,7 +308,7 @@ func TestResponses(t *testing.T) {
 		"gen_ai.usage.input_tokens":      int64(12),
 		"gen_ai.usage.output_tokens":     int64(3),
 		"gen_ai.response.finish_reasons": []string{"completed"},
-	}, genAI(s))
+	}, spantest.GenAI(s))
 }
 
 func TestResponsesStream(t *testing.T) {
@@ -366,7 +335,7 @@ func TestResponsesStream(t *testing.T) {
 		"gen_ai.response.finish_reasons": []string{"completed"},
 		"gen_ai.input.messages":          `"hi"`,
 		"gen_ai.output.messages":         "Hello",
-	}, genAI(s))
+	}, spantest.GenAI(s))
 }
 
 func TestContentCapture(t *testing.T) {
@@ -374,7 +343,7 @@ func TestContentCapture(t *testing.T) {
 	_, err := e.client.Chat.Completions.New(e.ctx, openai.ChatCompletionNewParams{Model: "gpt-test", Messages: userMessage("hi")})
 	require.NoError(t, err)
 
-	got := genAI(e.onlyLLMSpan(t))
+	got := spantest.GenAI(e.onlyLLMSpan(t))
 	assert.Equal(t, `[{"content":"hi","ro`, got["gen_ai.input.messages"], "the request's messages, truncated to 20 bytes")
 	assert.Equal(t, "Hello worldHi", got["gen_ai.output.messages"])
 }
@@ -384,7 +353,7 @@ func TestContentOffByDefault(t *testing.T) {
 	_, err := e.client.Chat.Completions.New(e.ctx, openai.ChatCompletionNewParams{Model: "gpt-test", Messages: userMessage("hi")})
 	require.NoError(t, err)
 
-	got := genAI(e.onlyLLMSpan(t))
+	got := spantest.GenAI(e.onlyLLMSpan(t))
 	assert.NotContains(t, got, "gen_ai.input.messages")
 	assert.NotContains(t, got, "gen_ai.output.messages")
 }
@@ -395,7 +364,7 @@ func TestWithProviderName(t *testing.T) {
 		option.WithMiddleware(otelopenai.Middleware(otelopenai.WithProviderName("ollama"))))
 	_, err := client.Chat.Completions.New(e.ctx, openai.ChatCompletionNewParams{Model: "gpt-test", Messages: userMessage("hi")})
 	require.NoError(t, err)
-	assert.Equal(t, "ollama", genAI(e.onlyLLMSpan(t))["gen_ai.provider.name"])
+	assert.Equal(t, "ollama", spantest.GenAI(e.onlyLLMSpan(t))["gen_ai.provider.name"])
 }
 
 // Without a session in the context the middleware records nothing and the
@@ -405,7 +374,7 @@ func TestNoSession(t *testing.T) {
 	resp, err := e.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "gpt-test", Messages: userMessage("hi")})
 	require.NoError(t, err)
 	assert.Equal(t, "Hello world", resp.Choices[0].Message.Content)
-	assert.Empty(t, e.llmSpans())
+	assert.Empty(t, spantest.OfKind(e.rec.Ended(), semconv.SpanKindLLM))
 }
 
 // Other endpoints pass through unrecorded.
@@ -415,7 +384,7 @@ func TestOtherEndpointsPassThrough(t *testing.T) {
 	var apiErr *openai.Error
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, http.StatusNotFound, apiErr.StatusCode)
-	assert.Empty(t, e.llmSpans())
+	assert.Empty(t, spantest.OfKind(e.rec.Ended(), semconv.SpanKindLLM))
 }
 
 // Concurrent agents of one session each get their own calls.
@@ -440,12 +409,12 @@ func TestConcurrentAgents(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	spans := e.llmSpans()
+	spans := spantest.OfKind(e.rec.Ended(), semconv.SpanKindLLM)
 	require.Len(t, spans, n)
 	parents := make(map[trace.SpanID]int)
 	for _, s := range spans {
 		parents[s.Parent().SpanID()]++
-		assert.Equal(t, int64(2), genAI(s)["gen_ai.usage.output_tokens"])
+		assert.Equal(t, int64(2), spantest.GenAI(s)["gen_ai.usage.output_tokens"])
 	}
 	for _, id := range agentSpans {
 		assert.Equal(t, 1, parents[id], "one call under each agent")

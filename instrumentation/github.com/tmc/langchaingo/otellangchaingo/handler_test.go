@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/crewtrace/crewtrace/instrumentation/github.com/tmc/langchaingo/otellangchaingo"
+	"github.com/crewtrace/crewtrace/internal/spantest"
 	"github.com/crewtrace/crewtrace/otelsession"
 )
 
@@ -58,13 +59,7 @@ func (e *env) openaiLLM(t *testing.T, model string, h *otellangchaingo.Handler) 
 
 // spans returns the ended spans of the given crewtrace kind.
 func (e *env) spans(kind string) []sdktrace.ReadOnlySpan {
-	var out []sdktrace.ReadOnlySpan
-	for _, s := range e.rec.Ended() {
-		if attrs(s)["crewtrace.span.kind"] == attribute.StringValue(kind) {
-			out = append(out, s)
-		}
-	}
-	return out
+	return spantest.OfKind(e.rec.Ended(), kind)
 }
 
 // agentSpan ends the agent and returns its span.
@@ -74,26 +69,6 @@ func (e *env) agentSpan(t *testing.T) sdktrace.ReadOnlySpan {
 	spans := e.spans("agent")
 	require.Len(t, spans, 1)
 	return spans[0]
-}
-
-func attrs(s sdktrace.ReadOnlySpan) map[attribute.Key]attribute.Value {
-	m := make(map[attribute.Key]attribute.Value)
-	for _, kv := range s.Attributes() {
-		m[kv.Key] = kv.Value
-	}
-	return m
-}
-
-// genAI returns the span's attributes without the session IDs.
-func genAI(s sdktrace.ReadOnlySpan) map[string]any {
-	m := make(map[string]any)
-	for k, v := range attrs(s) {
-		if k == "session.id" || k == "gen_ai.conversation.id" {
-			continue
-		}
-		m[string(k)] = v.AsInterface()
-	}
-	return m
 }
 
 // events returns the crewtrace events of a span as "kind:type".
@@ -132,7 +107,7 @@ func TestLLMCall(t *testing.T) {
 		"gen_ai.usage.input_tokens":      int64(11),
 		"gen_ai.usage.output_tokens":     int64(7),
 		"gen_ai.response.finish_reasons": []string{"stop"},
-	}, genAI(s))
+	}, spantest.GenAI(s))
 	assert.Equal(t, codes.Unset, s.Status().Code)
 }
 
@@ -158,7 +133,7 @@ func TestLLMCallStreaming(t *testing.T) {
 		"gen_ai.response.finish_reasons": []string{"stop"},
 		"gen_ai.input.messages":          `[{"role":"human","text":"hi"}]`,
 		"gen_ai.output.messages":         "Hello world",
-	}, genAI(spans[0]))
+	}, spantest.GenAI(spans[0]))
 }
 
 // langchaingo's anthropic LLM reports errors with HandleLLMError.
@@ -175,7 +150,7 @@ func TestLLMError(t *testing.T) {
 	require.Len(t, spans, 1)
 	assert.Equal(t, codes.Error, spans[0].Status().Code)
 	assert.Contains(t, spans[0].Status().Description, "model: missing")
-	assert.Contains(t, genAI(spans[0]), "error.type")
+	assert.Contains(t, spantest.GenAI(spans[0]), "error.type")
 }
 
 // langchaingo's anthropic LLM returns without HandleLLMGenerateContentEnd;
@@ -223,7 +198,7 @@ func TestTokenSpellings(t *testing.T) {
 			}})
 			spans := e.spans("llm")
 			require.Len(t, spans, 1)
-			got := genAI(spans[0])
+			got := spantest.GenAI(spans[0])
 			assert.Equal(t, tt.in, got["gen_ai.usage.input_tokens"])
 			assert.Equal(t, tt.out, got["gen_ai.usage.output_tokens"])
 			assert.Equal(t, []string{"end_turn"}, got["gen_ai.response.finish_reasons"])
@@ -269,7 +244,7 @@ func TestAgentExecutor(t *testing.T) {
 	llmSpans := e.spans("llm")
 	require.Len(t, llmSpans, 2)
 	for _, s := range llmSpans {
-		assert.Equal(t, int64(2), genAI(s)["gen_ai.usage.output_tokens"])
+		assert.Equal(t, int64(2), spantest.GenAI(s)["gen_ai.usage.output_tokens"])
 	}
 	toolSpans := e.spans("tool")
 	require.Len(t, toolSpans, 1)
@@ -280,7 +255,7 @@ func TestAgentExecutor(t *testing.T) {
 		"gen_ai.tool.name":           "calculator",
 		"gen_ai.tool.call.arguments": "2+2",
 		"gen_ai.tool.call.result":    "4",
-	}, genAI(toolSpans[0]))
+	}, spantest.GenAI(toolSpans[0]))
 	assert.Equal(t, []string{"action:calculator", "action:agent_finish"}, events(e.agentSpan(t)))
 }
 
@@ -324,7 +299,7 @@ func TestAgentActionWithToolID(t *testing.T) {
 
 	spans := e.spans("tool")
 	require.Len(t, spans, 1)
-	assert.Equal(t, "call_1", genAI(spans[0])["gen_ai.tool.call.id"])
+	assert.Equal(t, "call_1", spantest.GenAI(spans[0])["gen_ai.tool.call.id"])
 	agent := e.agentSpan(t)
 	require.Len(t, agent.Events(), 1)
 	assert.Contains(t, agent.Events()[0].Attributes, attribute.String("crewtrace.event.param.tool_call_id", "call_1"))
@@ -395,7 +370,7 @@ func TestConcurrentAgents(t *testing.T) {
 	parents := make(map[trace.SpanID]int)
 	for _, s := range spans {
 		parents[s.Parent().SpanID()]++
-		assert.Equal(t, int64(7), genAI(s)["gen_ai.usage.output_tokens"])
+		assert.Equal(t, int64(7), spantest.GenAI(s)["gen_ai.usage.output_tokens"])
 	}
 	for _, id := range agentSpans {
 		assert.Equal(t, 1, parents[id], "one call under each agent")
@@ -422,7 +397,7 @@ func TestSharedContextIsFIFO(t *testing.T) {
 	require.Len(t, spans, n)
 	var in, out int64
 	for _, s := range spans {
-		got := genAI(s)
+		got := spantest.GenAI(s)
 		v, _ := got["gen_ai.usage.input_tokens"].(int64)
 		in += v
 		out += got["gen_ai.usage.output_tokens"].(int64)
