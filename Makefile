@@ -76,8 +76,8 @@ FUZZ_TARGETS := \
 	.:./otelsession:FuzzRecordEvent \
 	.:./internal/sse:FuzzParser \
 	exporter/sessionexporter:./internal/assembler:FuzzAssembler \
-	exporter/sessionexporter:./internal/record:FuzzEncoderMatchesEncodingJSON \
-	exporter/sessionexporter:./internal/record:FuzzDecode \
+	.:./record:FuzzEncoderMatchesEncodingJSON \
+	.:./record:FuzzDecode \
 	exporter/sessionexporter:./internal/sink:FuzzRetryAfter
 
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline

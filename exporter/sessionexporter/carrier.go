@@ -3,7 +3,7 @@ package sessionexporter // import "github.com/crewtrace/crewtrace/exporter/sessi
 import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/record"
+	"github.com/crewtrace/crewtrace/record"
 )
 
 // Attribute keys of a record carried as a log record.

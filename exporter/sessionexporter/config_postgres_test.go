@@ -14,8 +14,8 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
-	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/record"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink/postgres"
+	"github.com/crewtrace/crewtrace/record"
 )
 
 func loadPostgresConfig(t *testing.T, name string) *Config {

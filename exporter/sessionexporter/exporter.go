@@ -22,9 +22,9 @@ import (
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/assembler"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
-	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/record"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink/postgres"
+	"github.com/crewtrace/crewtrace/record"
 )
 
 // sessionExporter is the pipeline

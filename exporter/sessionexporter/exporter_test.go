@@ -31,9 +31,9 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
-	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/record"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/testgen"
+	"github.com/crewtrace/crewtrace/record"
 )
 
 // fakeClock is the exporter's clock in tests: the ticker fires on real time,

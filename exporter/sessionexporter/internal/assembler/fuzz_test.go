@@ -11,8 +11,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/record"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/testgen"
+	"github.com/crewtrace/crewtrace/record"
 	"github.com/crewtrace/crewtrace/semconv"
 )
 

@@ -19,7 +19,7 @@ import (
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 
-	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/record"
+	"github.com/crewtrace/crewtrace/record"
 )
 
 func newHTTPSink(t *testing.T, url string, mutate func(*HTTPConfig)) *HTTP {

@@ -30,7 +30,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 
-	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/record"
+	"github.com/crewtrace/crewtrace/record"
 )
 
 // Sink stores session records. Implementations must be safe for concurrent

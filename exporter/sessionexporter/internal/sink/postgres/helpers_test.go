@@ -14,8 +14,8 @@ import (
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.uber.org/zap"
 
-	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/record"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink/postgres/pgtest"
+	"github.com/crewtrace/crewtrace/record"
 )
 
 // srv is the package's PostgreSQL server; every test gets its own database.

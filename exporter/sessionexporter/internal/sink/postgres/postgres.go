@@ -33,8 +33,8 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.uber.org/zap"
 
-	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/record"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
+	"github.com/crewtrace/crewtrace/record"
 )
 
 // Sink writes session records to PostgreSQL. Its methods are safe for

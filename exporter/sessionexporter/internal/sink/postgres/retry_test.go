@@ -17,7 +17,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/record"
+	"github.com/crewtrace/crewtrace/record"
 )
 
 // TestDatabaseDownThenUpThroughRetry drives the sink the way the session

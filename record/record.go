@@ -1,5 +1,7 @@
 // Package record defines the session record: the versioned JSON document the
 // session exporter writes, one per session (and one more per revision).
+// Everything that reads records — the stores, the viewer, a consumer of the
+// HTTP sink written in Go — decodes them with this package.
 //
 // The schema is versioned by SchemaVersion. Adding an optional field keeps the
 // version; renaming, removing or changing the meaning of a field bumps it.

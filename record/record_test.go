@@ -1,0 +1,80 @@
+package record_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crewtrace/crewtrace/record"
+)
+
+// fixtures are records as earlier exporters wrote them (pretty-printed).
+// They are never regenerated: every version this package ever wrote must
+// still decode. The exporter's current output is golden-tested beside the
+// assembler (exporter/sessionexporter/internal/assembler/testdata).
+var fixtures = []string{"session_v1_complete.json", "session_v1_incomplete.json"}
+
+func readFixture(t *testing.T, name string) record.Encoded {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	require.NoError(t, err)
+	return record.Encoded{JSON: b}
+}
+
+func TestFixturesDecode(t *testing.T) {
+	for _, name := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			r, err := readFixture(t, name).Decode()
+			require.NoError(t, err)
+			assert.NotEmpty(t, r.SessionID)
+			assert.NotEmpty(t, r.TraceID)
+			assert.False(t, r.StartTime.IsZero())
+		})
+	}
+}
+
+func TestDecodeRoundTrip(t *testing.T) {
+	for _, name := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			r, err := readFixture(t, name).Decode()
+			require.NoError(t, err)
+			enc, err := record.Encode(&r)
+			require.NoError(t, err)
+			assert.NotContains(t, string(enc.JSON), "\n", "a record is one JSONL line")
+			assert.Equal(t, r.SessionID, enc.SessionID)
+			assert.Equal(t, r.Revision, enc.Revision)
+			got, err := enc.Decode()
+			require.NoError(t, err)
+			again, err := record.Encode(&got)
+			require.NoError(t, err)
+			assert.JSONEq(t, string(enc.JSON), string(again.JSON), "decode and encode reach a fixed point")
+			assert.Equal(t, r.StartTime, got.StartTime)
+		})
+	}
+}
+
+func TestDecodeInvalid(t *testing.T) {
+	for name, doc := range map[string]string{
+		"not json":       `{"schema_version":`,
+		"no version":     `{"session_id":"x"}`,
+		"future version": `{"schema_version":99}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := record.Encoded{JSON: []byte(doc)}.Decode()
+			assert.ErrorIs(t, err, record.ErrInvalid)
+		})
+	}
+}
+
+func TestPartial(t *testing.T) {
+	for reason, want := range map[string]bool{
+		record.FlushGracePeriod: false, record.FlushSessionTimeout: false,
+		record.FlushLimit: true, record.FlushShutdown: true,
+	} {
+		r := record.Record{FlushReason: reason}
+		assert.Equal(t, want, r.Partial(), reason)
+	}
+}
