@@ -73,13 +73,16 @@ const (
 	ToolCallResultKey = genai.GenAIToolCallResultKey
 )
 
-// GenAI operation names (values of OperationNameKey) used by the library.
+// GenAI operation names (values of OperationNameKey) used by the library,
+// and the other LLM operations the exporter counts as LLM calls.
 var (
-	OperationInvokeWorkflow = genai.GenAIOperationNameInvokeWorkflow.Value.AsString()
-	OperationInvokeAgent    = genai.GenAIOperationNameInvokeAgent.Value.AsString()
-	OperationChat           = genai.GenAIOperationNameChat.Value.AsString()
-	OperationEmbeddings     = genai.GenAIOperationNameEmbeddings.Value.AsString()
-	OperationExecuteTool    = genai.GenAIOperationNameExecuteTool.Value.AsString()
+	OperationInvokeWorkflow  = genai.GenAIOperationNameInvokeWorkflow.Value.AsString()
+	OperationInvokeAgent     = genai.GenAIOperationNameInvokeAgent.Value.AsString()
+	OperationChat            = genai.GenAIOperationNameChat.Value.AsString()
+	OperationEmbeddings      = genai.GenAIOperationNameEmbeddings.Value.AsString()
+	OperationTextCompletion  = genai.GenAIOperationNameTextCompletion.Value.AsString()
+	OperationGenerateContent = genai.GenAIOperationNameGenerateContent.Value.AsString()
+	OperationExecuteTool     = genai.GenAIOperationNameExecuteTool.Value.AsString()
 )
 
 // crewtrace's own keys, for what no OpenTelemetry convention covers.

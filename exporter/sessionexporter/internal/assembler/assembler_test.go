@@ -482,3 +482,29 @@ func TestLargeSessionDedup(t *testing.T) {
 	assert.Equal(t, 200, got.Records[0].SpanCount)
 	assert.Equal(t, 200, got.DuplicateSpans)
 }
+
+// A span's kind comes from crewtrace.span.kind, or failing that from
+// gen_ai.operation.name: every GenAI LLM operation counts as an LLM call.
+func TestClassify(t *testing.T) {
+	for _, tt := range []struct {
+		spanKind, operation string
+		want                uint8
+	}{
+		{semconv.SpanKindSession, "", kindSession},
+		{semconv.SpanKindAgent, "", kindAgent},
+		{semconv.SpanKindLLM, "", kindLLM},
+		{semconv.SpanKindTool, "", kindTool},
+		{semconv.SpanKindTool, semconv.OperationChat, kindTool},
+		{"", semconv.OperationInvokeAgent, kindAgent},
+		{"", semconv.OperationChat, kindLLM},
+		{"", semconv.OperationEmbeddings, kindLLM},
+		{"", semconv.OperationTextCompletion, kindLLM},
+		{"", semconv.OperationGenerateContent, kindLLM},
+		{"", semconv.OperationExecuteTool, kindTool},
+		{"", semconv.OperationInvokeWorkflow, kindOther},
+		{"", "", kindOther},
+		{"unknown", "unknown", kindOther},
+	} {
+		assert.Equal(t, tt.want, classify(tt.spanKind, tt.operation), "%q / %q", tt.spanKind, tt.operation)
+	}
+}

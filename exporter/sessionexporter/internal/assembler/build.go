@@ -1,7 +1,8 @@
 package assembler
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -16,8 +17,25 @@ const (
 	unresolved = -2
 )
 
-// build renders the session's current state as its next revision.
+// build renders the session's current state as its next revision. It reads
+// top-down, one step per part of the record:
+//
+//	header        identity, name, end state, resource, trace URL
+//	assignAgents  which agent each span belongs to; the agents list
+//	count         span kinds, tokens, errors and times, per session and per agent
+//	convertEvents the session events, attributed to their agents, in time order
 func (a *Assembler) build(ss *session, reason string, now int64) record.Record {
+	r := a.header(ss, reason, now)
+	ss.revision++
+	var agentOf []int
+	r.Agents, agentOf = ss.assignAgents()
+	ss.count(&r, agentOf)
+	r.Events = ss.convertEvents(r.Agents, agentOf)
+	return r
+}
+
+// header fills what identifies the record and what the session root says.
+func (a *Assembler) header(ss *session, reason string, now int64) record.Record {
 	r := record.Record{
 		SchemaVersion: record.SchemaVersion,
 		SessionID:     ss.sessionIDOf(),
@@ -29,70 +47,73 @@ func (a *Assembler) build(ss *session, reason string, now int64) record.Record {
 		EmittedAt:     unixTime(now),
 		Resource:      ss.resource,
 		SpanCount:     len(ss.spans),
-		Agents:        []record.Agent{},
 	}
-	nEvents := 0
-	for i := range ss.spans {
-		nEvents += len(ss.spans[i].events)
-	}
-	r.Events = make([]record.Event, 0, nEvents)
-	ss.revision++
 	if r.Resource == nil {
 		r.Resource = map[string]any{}
 	}
 	if a.cfg.TraceURLBase != "" {
 		r.TraceURL = strings.TrimRight(a.cfg.TraceURLBase, "/") + "/trace/" + r.TraceID
 	}
-	if rt := ss.root; rt != nil {
-		r.Name = rt.name
-		if rt.tags != nil {
-			r.Tags = rt.tags
-		}
-		r.EndState, r.EndReason = rt.endState, rt.endReason
-		if r.EndState == "" {
-			r.EndState = semconv.EndStateIndeterminate
-			if ss.spans[ss.rootIdx].statusErr {
-				r.EndState = semconv.EndStateFail
-			}
-		}
-	} else {
+	rt := ss.root
+	if rt == nil {
 		r.EndState, r.EndReason = semconv.EndStateIndeterminate, endStateUnknown
+		return r
 	}
-
-	agentOf := ss.attributeAgents()
-	agentSlot := make([]int32, len(ss.spans)) // agent span index -> index in r.Agents + 1
-	slotFor := func(i int) *record.Agent {
-		if i == noAgent {
-			return nil
-		}
-		if slot := agentSlot[i]; slot > 0 {
-			return &r.Agents[slot-1]
-		}
-		sp := &ss.spans[i]
-		for slot := range r.Agents { // the same agent invoked more than once
-			ag := &r.Agents[slot]
-			if (sp.agentID != "" && ag.ID == sp.agentID) || (sp.agentID == "" && ag.ID == "" && ag.Name == sp.agentName) {
-				agentSlot[i] = int32(slot) + 1
-				return ag
-			}
-		}
-		agentSlot[i] = int32(len(r.Agents)) + 1
-		r.Agents = append(r.Agents, record.Agent{ID: sp.agentID, Name: sp.agentName})
-		return &r.Agents[len(r.Agents)-1]
+	r.Name = rt.name
+	if rt.tags != nil {
+		r.Tags = rt.tags
 	}
+	r.EndState, r.EndReason = rt.endState, rt.endReason
+	if r.EndState == "" {
+		r.EndState = semconv.EndStateIndeterminate
+		if ss.spans[ss.rootIdx].statusErr {
+			r.EndState = semconv.EndStateFail
+		}
+	}
+	return r
+}
 
-	// Agents appear in order of first start.
+// assignAgents returns the session's agents in order of first start — one
+// entry per agent ID (per name for agents without an ID), however often it
+// was invoked — and, per span, the index in that list of the agent the span
+// belongs to (noAgent for none).
+func (ss *session) assignAgents() ([]record.Agent, []int) {
+	agents := []record.Agent{}
+	agentSpan := ss.attributeAgents() // span -> its agent span, or noAgent
 	order := make([]int, 0, 8)
 	for i := range ss.spans {
 		if ss.spans[i].kind == kindAgent {
 			order = append(order, i)
 		}
 	}
-	sort.SliceStable(order, func(x, y int) bool { return ss.spans[order[x]].start < ss.spans[order[y]].start })
+	slices.SortStableFunc(order, func(x, y int) int { return cmp.Compare(ss.spans[x].start, ss.spans[y].start) })
+	entry := make([]int32, len(ss.spans)) // agent span -> index in agents
 	for _, i := range order {
-		slotFor(i)
+		sp := &ss.spans[i]
+		k := slices.IndexFunc(agents, func(ag record.Agent) bool {
+			if sp.agentID != "" {
+				return ag.ID == sp.agentID
+			}
+			return ag.ID == "" && ag.Name == sp.agentName
+		})
+		if k < 0 {
+			k = len(agents)
+			agents = append(agents, record.Agent{ID: sp.agentID, Name: sp.agentName})
+		}
+		entry[i] = int32(k)
 	}
+	for i, as := range agentSpan {
+		if as != noAgent {
+			agentSpan[i] = int(entry[as])
+		}
+	}
+	return agents, agentSpan
+}
 
+// count fills the span, token and error counts of r and of its agents, and
+// the session's times. An error is an error event, or a span (other than the
+// root) with status Error that carries no error event.
+func (ss *session) count(r *record.Record, agentOf []int) {
 	var minStart, maxEnd int64
 	for i := range ss.spans {
 		sp := &ss.spans[i]
@@ -100,12 +121,11 @@ func (a *Assembler) build(ss *session, reason string, now int64) record.Record {
 			if minStart == 0 || sp.start < minStart {
 				minStart = sp.start
 			}
-			if sp.end > maxEnd {
-				maxEnd = sp.end
-			}
+			maxEnd = max(maxEnd, sp.end)
 		}
-		ag := slotFor(agentOf[i])
-		if ag != nil {
+		var ag *record.Agent
+		if agentOf[i] != noAgent {
+			ag = &r.Agents[agentOf[i]]
 			ag.SpanCount++
 		}
 		switch sp.kind {
@@ -126,8 +146,7 @@ func (a *Assembler) build(ss *session, reason string, now int64) record.Record {
 		}
 		errs := 0
 		for j := range sp.events {
-			ev := &sp.events[j]
-			switch ev.kind {
+			switch sp.events[j].kind {
 			case semconv.EventKindEvent:
 				r.Counts.Events++
 			case semconv.EventKindAction:
@@ -135,20 +154,6 @@ func (a *Assembler) build(ss *session, reason string, now int64) record.Record {
 			case semconv.EventKindError:
 				errs++
 			}
-			out := record.Event{
-				Kind: ev.kind, Type: ev.typ, Time: unixTime(ev.time), Returns: ev.returns,
-				ErrorType: ev.errorType, Message: ev.message,
-			}
-			if len(ev.params) > 0 {
-				out.Params = make(map[string]any, len(ev.params))
-				for _, p := range ev.params {
-					out.Params[p.name] = p.value
-				}
-			}
-			if ag != nil {
-				out.AgentID, out.AgentName = ag.ID, ag.Name
-			}
-			r.Events = append(r.Events, out)
 		}
 		if errs == 0 && sp.statusErr && i != ss.rootIdx {
 			errs = 1
@@ -168,8 +173,38 @@ func (a *Assembler) build(ss *session, reason string, now int64) record.Record {
 	if maxEnd > minStart {
 		r.DurationMs = float64(maxEnd-minStart) / 1e6
 	}
-	sort.SliceStable(r.Events, func(x, y int) bool { return r.Events[x].Time.Before(r.Events[y].Time) })
-	return r
+}
+
+// convertEvents returns the session events of every span, attributed to the
+// span's agent, in time order (stable: events at the same instant keep span
+// order).
+func (ss *session) convertEvents(agents []record.Agent, agentOf []int) []record.Event {
+	n := 0
+	for i := range ss.spans {
+		n += len(ss.spans[i].events)
+	}
+	out := make([]record.Event, 0, n)
+	for i := range ss.spans {
+		for j := range ss.spans[i].events {
+			ev := &ss.spans[i].events[j]
+			e := record.Event{
+				Kind: ev.kind, Type: ev.typ, Time: unixTime(ev.time), Returns: ev.returns,
+				ErrorType: ev.errorType, Message: ev.message,
+			}
+			if len(ev.params) > 0 {
+				e.Params = make(map[string]any, len(ev.params))
+				for _, p := range ev.params {
+					e.Params[p.name] = p.value
+				}
+			}
+			if k := agentOf[i]; k != noAgent {
+				e.AgentID, e.AgentName = agents[k].ID, agents[k].Name
+			}
+			out = append(out, e)
+		}
+	}
+	slices.SortStableFunc(out, func(x, y record.Event) int { return x.Time.Compare(y.Time) })
+	return out
 }
 
 // attributeAgents returns, per span, the index of the agent span it belongs

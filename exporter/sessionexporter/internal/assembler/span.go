@@ -145,7 +145,7 @@ func classify(spanKind, operation string) uint8 {
 	switch operation {
 	case semconv.OperationInvokeAgent:
 		return kindAgent
-	case semconv.OperationChat, semconv.OperationEmbeddings, "text_completion", "generate_content":
+	case semconv.OperationChat, semconv.OperationEmbeddings, semconv.OperationTextCompletion, semconv.OperationGenerateContent:
 		return kindLLM
 	case semconv.OperationExecuteTool:
 		return kindTool
