@@ -69,8 +69,6 @@ func (e *Encoder) Encode(r *Record) ([]byte, error) {
 	b = appendCounts(b, &r.Counts)
 	b = appendKey(b, "tokens")
 	b = appendTokens(b, &r.Tokens)
-	b = appendKey(b, "error_count")
-	b = strconv.AppendInt(b, int64(r.ErrorCount), 10)
 	b = appendKey(b, "agents")
 	b = appendAgents(b, r.Agents)
 	b = appendKey(b, "events")

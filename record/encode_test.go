@@ -27,7 +27,7 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 			EndState:   s, EndReason: s, Complete: i%2 == 0, FlushReason: s, EmittedAt: ts.In(time.FixedZone("x", 3600)),
 			Resource: map[string]any{s: s, "b": true, "i": int64(-7), "f": 2.5, "nil": nil,
 				"list": []any{s, int64(1), []any{}, map[string]any{"k": s}}, "bytes": []byte(s)},
-			SpanCount: i, Counts: Counts{1, 2, 3, 4, 5, 6}, Tokens: Tokens{7, 8, 15}, ErrorCount: 6,
+			SpanCount: i, Counts: Counts{1, 2, 3, 4, 5, 6}, Tokens: Tokens{7, 8, 15},
 			Agents: []Agent{{ID: s, Name: s, SpanCount: 1, LLMCalls: 2, ToolCalls: 3, Tokens: Tokens{1, 2, 3}, Errors: 4}},
 			Events: []Event{
 				{Kind: s, Type: s, Time: ts, AgentID: s, AgentName: s, Returns: s, Params: map[string]any{s: int(3), "z": s}, ErrorType: s, Message: s},

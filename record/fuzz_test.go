@@ -37,7 +37,7 @@ func FuzzEncoderMatchesEncodingJSON(f *testing.F) {
 				s: s2, s2: fl, "i": n, "b": b, "nil": nil, "bytes": []byte(s),
 				"list": []any{s, n, fl, []any{}, map[string]any{s2: s}}, "int": int(n), "f32": float32(fl),
 			},
-			SpanCount: int(n), Counts: Counts{int(n), 1, 2, 3, 4, 5}, Tokens: Tokens{n, -n, 0}, ErrorCount: int(offMin),
+			SpanCount: int(n), Counts: Counts{int(n), 1, 2, 3, 4, 5}, Tokens: Tokens{n, -n, 0},
 			Agents: []Agent{{ID: s, Name: s2, SpanCount: int(n), Tokens: Tokens{Input: n}}},
 			Events: []Event{
 				{Kind: s, Type: s2, Time: ts, AgentID: s, AgentName: s2, Returns: s, Params: map[string]any{s: fl, s2: n}, ErrorType: s2, Message: s},

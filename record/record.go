@@ -5,6 +5,7 @@
 //
 // The schema is versioned by SchemaVersion. Adding an optional field keeps the
 // version; renaming, removing or changing the meaning of a field bumps it.
+// Decode reads every version ever written (see Encoded.Decode).
 // Records are keyed by SessionID and Revision: a sink that stores records
 // keeps, per session, the one with the highest revision, which makes replays
 // and retries idempotent.
@@ -19,7 +20,10 @@ import (
 )
 
 // SchemaVersion is the version of the record schema written in every record.
-const SchemaVersion = 1
+//
+//   - 1: the first schema.
+//   - 2: error_count removed; counts.errors holds the same number.
+const SchemaVersion = 2
 
 // Flush reasons: why a record was emitted when it was.
 const (
@@ -71,8 +75,6 @@ type Record struct {
 	Counts Counts `json:"counts"`
 	// Tokens totals token usage over all LLM spans.
 	Tokens Tokens `json:"tokens"`
-	// ErrorCount is the number of errors (see Counts.Errors).
-	ErrorCount int `json:"error_count"`
 	// Agents lists the session's agents in order of first start.
 	Agents []Agent `json:"agents"`
 	// Events lists the session events in time order.
@@ -89,7 +91,8 @@ type Counts struct {
 	LLMCalls int `json:"llm_calls"`
 	// ToolCalls is the number of tool spans.
 	ToolCalls int `json:"tool_calls"`
-	// Events is the number of events of kind "event".
+	// Events is the number of events of kind "event" only (actions and
+	// errors are counted apart).
 	Events int `json:"events"`
 	// Actions is the number of events of kind "action".
 	Actions int `json:"actions"`
@@ -181,14 +184,29 @@ func Encode(r *Record) (Encoded, error) {
 	return Encoded{SessionID: r.SessionID, Revision: r.Revision, JSON: slices.Clone(b)}, nil
 }
 
-// Decode parses the record's JSON.
+// wire is a record as any version wrote it: the current fields, plus those
+// of older versions that the current schema dropped.
+type wire struct {
+	Record
+	// ErrorCount is version 1's error_count, the same number as counts.errors.
+	ErrorCount int `json:"error_count"`
+}
+
+// Decode parses the record's JSON, of any schema version from 1 to
+// SchemaVersion. SchemaVersion stays as written; a field the version does
+// not have is zero, and a version 1 error_count fills Counts.Errors when
+// that is zero.
 func (e Encoded) Decode() (Record, error) {
-	var r Record
-	if err := json.Unmarshal(e.JSON, &r); err != nil {
+	var w wire
+	if err := json.Unmarshal(e.JSON, &w); err != nil {
 		return Record{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	r := w.Record
 	if r.SchemaVersion < 1 || r.SchemaVersion > SchemaVersion {
 		return Record{}, fmt.Errorf("%w: schema_version %d", ErrInvalid, r.SchemaVersion)
+	}
+	if r.SchemaVersion == 1 && r.Counts.Errors == 0 {
+		r.Counts.Errors = w.ErrorCount
 	}
 	return r, nil
 }

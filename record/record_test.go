@@ -56,11 +56,45 @@ func TestDecodeRoundTrip(t *testing.T) {
 	}
 }
 
+// Version 1 records carry error_count beside counts.errors (the same
+// number); version 2 dropped it. Decode keeps the version as written and
+// gives counts.errors the errors a version 1 record counted.
+func TestDecodeVersion1ErrorCount(t *testing.T) {
+	for _, name := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			r, err := readFixture(t, name).Decode()
+			require.NoError(t, err)
+			assert.Equal(t, 1, r.SchemaVersion, "the version as written")
+			assert.Equal(t, 1, r.Counts.Errors, "error_count and counts.errors, both 1 in the fixture")
+		})
+	}
+	for name, tt := range map[string]struct {
+		doc    string
+		errors int
+	}{
+		"v1, error_count only":           {`{"schema_version":1,"error_count":3}`, 3},
+		"v1, error_count with counts":    {`{"schema_version":1,"counts":{"errors":2},"error_count":2}`, 2},
+		"v1, counts.errors wins":         {`{"schema_version":1,"counts":{"errors":2},"error_count":5}`, 2},
+		"v2, error_count is not a field": {`{"schema_version":2,"error_count":5}`, 0},
+		"v2":                             {`{"schema_version":2,"counts":{"errors":4}}`, 4},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r, err := record.Encoded{JSON: []byte(tt.doc)}.Decode()
+			require.NoError(t, err)
+			assert.Equal(t, tt.errors, r.Counts.Errors)
+			enc, err := record.Encode(&r)
+			require.NoError(t, err)
+			assert.NotContains(t, string(enc.JSON), "error_count", "written records have no error_count")
+		})
+	}
+}
+
 func TestDecodeInvalid(t *testing.T) {
 	for name, doc := range map[string]string{
 		"not json":       `{"schema_version":`,
 		"no version":     `{"session_id":"x"}`,
-		"future version": `{"schema_version":99}`,
+		"future version": `{"schema_version":3}`,
+		"far version":    `{"schema_version":99}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := record.Encoded{JSON: []byte(doc)}.Decode()

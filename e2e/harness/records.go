@@ -34,7 +34,6 @@ type Record struct {
 	SpanCount     int            `json:"span_count"`
 	Counts        RecordCounts   `json:"counts"`
 	Tokens        RecordTokens   `json:"tokens"`
-	ErrorCount    int            `json:"error_count"`
 	Agents        []RecordAgent  `json:"agents"`
 	Events        []RecordEvent  `json:"events"`
 	TraceURL      string         `json:"trace_url"`

@@ -37,7 +37,7 @@ func goldenRecord(revision int, reason string, emitted time.Duration) record.Rec
 	base := testgen.Base
 	researcher, writer := testgen.AgentID(0, 0), testgen.AgentID(0, 1)
 	return record.Record{
-		SchemaVersion: 1,
+		SchemaVersion: record.SchemaVersion,
 		SessionID:     "00000000-0000-4000-8000-000000000001",
 		Revision:      revision,
 		TraceID:       "0000000000c0ffee0000000000000001",
@@ -55,7 +55,6 @@ func goldenRecord(revision int, reason string, emitted time.Duration) record.Rec
 		SpanCount:     8,
 		Counts:        record.Counts{Agents: 2, LLMCalls: 2, ToolCalls: 2, Events: 1, Actions: 1, Errors: 1},
 		Tokens:        record.Tokens{Input: 150, Output: 30, Total: 180},
-		ErrorCount:    1,
 		Agents: []record.Agent{
 			{ID: researcher, Name: "researcher", SpanCount: 3, LLMCalls: 1, ToolCalls: 1, Tokens: record.Tokens{Input: 100, Output: 20, Total: 120}},
 			{ID: writer, Name: "writer", SpanCount: 4, LLMCalls: 1, ToolCalls: 1, Tokens: record.Tokens{Input: 50, Output: 10, Total: 60}, Errors: 1},
@@ -326,7 +325,7 @@ func TestAssembler(t *testing.T) {
 				{at: timeout, tick: true},
 			},
 			want: Result{Records: []record.Record{{
-				SchemaVersion: 1, SessionID: "0000000000c0ffee0000000000000004", TraceID: "0000000000c0ffee0000000000000004",
+				SchemaVersion: record.SchemaVersion, SessionID: "0000000000c0ffee0000000000000004", TraceID: "0000000000c0ffee0000000000000004",
 				Tags: []string{}, StartTime: testgen.Base, EndTime: testgen.Base.Add(2 * time.Millisecond), DurationMs: 2,
 				EndState: "Indeterminate", EndReason: "session root span not received", FlushReason: record.FlushSessionTimeout,
 				EmittedAt: t0.Add(timeout), Resource: map[string]any{"service.name": "other-service"}, SpanCount: 2,
@@ -368,7 +367,7 @@ func sessionRecord(i, n int, reason string, emitted time.Duration) record.Record
 	agentID := testgen.AgentID(i, 0)
 	tid := testgen.TraceID(i)
 	return record.Record{
-		SchemaVersion: 1, SessionID: testgen.SessionID(i), TraceID: tid.String(), Name: "bench", Tags: []string{},
+		SchemaVersion: record.SchemaVersion, SessionID: testgen.SessionID(i), TraceID: tid.String(), Name: "bench", Tags: []string{},
 		StartTime: base, EndTime: base.Add(70 * time.Millisecond), DurationMs: 70,
 		EndState: "Success", Complete: true, FlushReason: reason, EmittedAt: t0.Add(emitted),
 		Resource: map[string]any{"service.name": "bench-crew"}, SpanCount: 6,

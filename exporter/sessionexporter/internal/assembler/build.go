@@ -168,7 +168,6 @@ func (ss *session) count(r *record.Record, agentOf []int) {
 	}
 	r.Counts.Agents = len(r.Agents)
 	r.Tokens.Total = r.Tokens.Input + r.Tokens.Output
-	r.ErrorCount = r.Counts.Errors
 	r.StartTime, r.EndTime = unixTime(minStart), unixTime(maxEnd)
 	if maxEnd > minStart {
 		r.DurationMs = float64(maxEnd-minStart) / 1e6

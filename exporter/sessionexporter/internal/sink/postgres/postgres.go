@@ -427,7 +427,7 @@ func toRow(e record.Encoded) (row, error) {
 		spans: i32("span_count", rec.SpanCount), agentCount: i32("agents", rec.Counts.Agents),
 		llm: i32("llm_calls", rec.Counts.LLMCalls), tool: i32("tool_calls", rec.Counts.ToolCalls),
 		events: i32("events", rec.Counts.Events), actions: i32("actions", rec.Counts.Actions),
-		errs: i32("error_count", rec.ErrorCount),
+		errs: i32("errors", rec.Counts.Errors), // the error_count column
 		in:   rec.Tokens.Input, out: rec.Tokens.Output, total: rec.Tokens.Total,
 		json: string(e.JSON),
 	}

@@ -27,6 +27,7 @@ func TestInsert(t *testing.T) {
 	r := rec("s-1", 0, func(r *record.Record) {
 		r.Tags = []string{"a", "b"}
 		r.EndState, r.EndReason = "Fail", "tool crashed"
+		r.Counts.Errors = 1
 		r.TraceURL = "http://127.0.0.1:16686/trace/abc"
 		r.Agents = append(r.Agents, record.Agent{ID: "00000000-0000-4000-8000-000000000002", Name: "writer",
 			SpanCount: 2, LLMCalls: 2, Errors: 1, Tokens: record.Tokens{Input: 7, Output: 3, Total: 10}})
@@ -35,13 +36,13 @@ func TestInsert(t *testing.T) {
 	require.NoError(t, s.Write(context.Background(), in))
 
 	got := rows(t, pool, `SELECT session_id, revision, name, tags, start_time, end_time, duration_ms, end_state,
-		end_reason, complete, span_count, llm_calls, tool_calls, total_tokens, trace_url FROM crewtrace_sessions`)
+		end_reason, complete, span_count, llm_calls, tool_calls, error_count, total_tokens, trace_url FROM crewtrace_sessions`)
 	require.Len(t, got, 1)
 	assert.Equal(t, map[string]any{
 		"session_id": "s-1", "revision": int32(0), "name": "research-crew", "tags": []any{"a", "b"},
 		"start_time": base.Local(), "end_time": base.Add(2 * time.Second).Local(), "duration_ms": 2000.0,
 		"end_state": "Fail", "end_reason": "tool crashed", "complete": true, "span_count": int32(4),
-		"llm_calls": int32(1), "tool_calls": int32(1), "total_tokens": int64(15),
+		"llm_calls": int32(1), "tool_calls": int32(1), "error_count": int32(1), "total_tokens": int64(15),
 		"trace_url": "http://127.0.0.1:16686/trace/abc",
 	}, normalizeTimes(got[0]))
 
