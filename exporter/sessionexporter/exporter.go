@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
@@ -21,22 +22,29 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/assembler"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/buffer"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink/postgres"
 	"github.com/crewtrace/crewtrace/record"
 )
 
-// sessionExporter is the pipeline
+// sessionExporter is the pipeline. Each step is one call on the buffer,
+// whose batch emit turns into telemetry and queued records:
 //
-//	ConsumeTraces ─▶ assembler (in memory, under mu) ─▶ records ─▶ records exporter
-//	                      ▲ ticker drives its clock        (exporterhelper queue + retry + timeout) ─▶ sink
+//	Start ─────────▶ buffer.Restore ─┐
+//	ConsumeTraces ─▶ buffer.Add ─────┤
+//	ticker ────────▶ buffer.Tick ────┼─▶ Batch ─▶ emit: telemetry; records ─▶ records exporter ─▶ sink
+//	Shutdown ──────▶ buffer.Drain ───┘              │         (exporterhelper queue, retry, timeout)
+//	                                                └─▶ buffer.Commit, once the records are queued
 //
-// The records exporter is an exporterhelper logs exporter used as a typed
-// queue: each emitted record travels as one log record whose body is the
-// record's JSON. This gives the sink exporterhelper's queue, batching, retry,
-// timeout and persistent storage (sending_queue.storage) without a
-// hand-written queue.
+// The buffer (internal/buffer) owns the assembler and, with a storage
+// extension, the log that makes buffered sessions survive a crash. The
+// records exporter is an exporterhelper logs exporter used as a typed queue:
+// each emitted record travels as one log record whose body is the record's
+// JSON. This gives the sink exporterhelper's queue, batching, retry, timeout
+// and persistent storage (sending_queue.storage) without a hand-written
+// queue.
 type sessionExporter struct {
 	cfg    *Config
 	id     component.ID
@@ -44,10 +52,7 @@ type sessionExporter struct {
 	tel    *metadata.TelemetryBuilder
 	now    func() time.Time
 
-	mu  sync.Mutex
-	asm *assembler.Assembler
-	wal *persister // nil without a storage extension; used under mu
-
+	buf     *buffer.Buffer
 	sink    sink.Sink
 	records exporter.Logs
 
@@ -65,21 +70,16 @@ type sessionExporter struct {
 
 // newTracesExporter builds the exporter; now is its clock.
 func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config, now func() time.Time) (exporter.Traces, error) {
-	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
-	if err != nil {
-		return nil, err
-	}
 	e := &sessionExporter{
 		cfg:    cfg,
 		id:     set.ID,
 		logger: set.Logger,
-		tel:    tel,
 		now:    now,
 
 		emittedAttrs: make(map[emittedKey]metric.MeasurementOption),
 		run:          context.Background(),
 		cancelRun:    func() {},
-		asm: assembler.New(assembler.Config{
+		buf: buffer.New(assembler.Config{
 			GracePeriod:     cfg.GracePeriod,
 			SessionTimeout:  cfg.SessionTimeout,
 			MaxSessions:     cfg.MaxSessions,
@@ -88,9 +88,14 @@ func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config, 
 			TraceURLBase:    cfg.TraceURLBase,
 		}),
 	}
+	var err error
+	e.tel, err = metadata.NewTelemetryBuilder(set.TelemetrySettings, e.buf.Buffered)
+	if err != nil {
+		return nil, err
+	}
 	e.sink, err = newSink(cfg, set.TelemetrySettings)
 	if err != nil {
-		tel.Shutdown()
+		e.tel.Shutdown()
 		return nil, err
 	}
 
@@ -108,7 +113,7 @@ func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config, 
 		exporterhelper.WithQueue(cfg.QueueConfig),
 	)
 	if err != nil {
-		tel.Shutdown()
+		e.tel.Shutdown()
 		return nil, fmt.Errorf("session exporter: build records queue: %w", err)
 	}
 
@@ -116,7 +121,7 @@ func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config, 
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
-		// Spans go straight into the in-memory assembler: no queue, retry or
+		// Spans go straight into the in-memory buffer: no queue, retry or
 		// timeout on this side; the sink side has them.
 		exporterhelper.WithQueue(configoptional.None[exporterhelper.QueueBatchConfig]()),
 		exporterhelper.WithRetry(configretry.BackOffConfig{Enabled: false}),
@@ -145,7 +150,7 @@ func (e *sessionExporter) start(ctx context.Context, host component.Host) error 
 	}
 	e.run, e.cancelRun = context.WithCancel(context.Background())
 	if e.cfg.StorageID != nil {
-		if err := e.startPersistence(ctx, host); err != nil {
+		if err := e.restore(ctx, host, *e.cfg.StorageID); err != nil {
 			return errors.Join(fmt.Errorf("session exporter: %w", err), e.records.Shutdown(ctx))
 		}
 	} else {
@@ -156,7 +161,42 @@ func (e *sessionExporter) start(ctx context.Context, host component.Host) error 
 	return nil
 }
 
-// tick advances the assembler's clock until shutdown.
+// restore opens the exporter's client of the storage extension id, has the
+// buffer replay what a previous run left in it, and emits what the replay
+// emitted.
+func (e *sessionExporter) restore(ctx context.Context, host component.Host, id component.ID) error {
+	ext, ok := host.GetExtensions()[id]
+	if !ok {
+		return fmt.Errorf("storage extension %q not found", id)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return fmt.Errorf("extension %q is not a storage extension", id)
+	}
+	client, err := se.GetClient(ctx, component.KindExporter, e.id, buffer.ClientName)
+	if err != nil {
+		return fmt.Errorf("storage extension %q: get client: %w", id, err)
+	}
+	b, err := e.buf.Restore(ctx, client, e.now())
+	if err != nil {
+		return fmt.Errorf("storage extension %q: %w", id, err)
+	}
+	st := b.Restored
+	if st.Sessions > st.Emitted {
+		e.tel.SessionsRestored.Add(ctx, int64(st.Sessions-st.Emitted), metric.WithAttributes(attribute.Bool("emitted", false)))
+	}
+	if st.Emitted > 0 {
+		e.tel.SessionsRestored.Add(ctx, int64(st.Emitted), metric.WithAttributes(attribute.Bool("emitted", true)))
+	}
+	if st.Entries > 0 {
+		e.logger.Info("Restored buffered sessions from storage",
+			zap.Int("sessions", st.Sessions), zap.Int("already_emitted", st.Emitted), zap.Int("entries", st.Entries))
+	}
+	e.emit(ctx, b)
+	return nil
+}
+
+// tick advances the buffer's clock until shutdown.
 func (e *sessionExporter) tick(every time.Duration) {
 	defer close(e.done)
 	t := time.NewTicker(every)
@@ -166,26 +206,9 @@ func (e *sessionExporter) tick(every time.Duration) {
 		case <-e.stop:
 			return
 		case <-t.C:
-			e.mu.Lock()
-			res := e.asm.Tick(e.now())
-			e.setBuffered()
-			c := e.settle(&res)
-			e.mu.Unlock()
-			e.commit(e.run, c, e.emit(e.run, res))
+			e.emit(e.run, e.buf.Tick(e.now()))
 		}
 	}
-}
-
-func (e *sessionExporter) bufferedSessions() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	n, _ := e.asm.Buffered()
-	return n
-}
-
-func (e *sessionExporter) setBuffered() {
-	sessions, spans := e.asm.Buffered()
-	e.tel.SetBuffered(sessions, spans)
 }
 
 // consumeTraces buffers the spans. Bad spans are counted, and records
@@ -194,24 +217,16 @@ func (e *sessionExporter) setBuffered() {
 // receiver then reports a retryable error, so no sender is told that spans
 // which are not durable were accepted.
 func (e *sessionExporter) consumeTraces(ctx context.Context, td ptrace.Traces) error {
-	e.mu.Lock()
-	res := e.asm.Add(td, e.now())
-	var werr error
-	if e.wal != nil {
-		werr = e.wal.appendSpans(ctx, td, e.asm)
-	}
-	e.setBuffered()
-	c := e.settle(&res)
-	e.mu.Unlock()
+	b, err := e.buf.Add(ctx, td, e.now())
 	// Records flushed at a limit are queued even if the sender gives up
 	// waiting (a full queue with block_on_overflow blocks here): they are
 	// built and their session released, so this is their only way out. Only
 	// Shutdown interrupts the wait.
-	e.commit(e.run, c, e.emit(e.run, res))
-	if werr != nil {
+	e.emit(e.run, b)
+	if err != nil {
 		e.tel.StorageFailures.Add(ctx, 1, attrOpAppend)
-		e.logger.Error("Spans could not be written to storage; refused (the sender retries)", zap.Error(werr))
-		return fmt.Errorf("session exporter: %w", werr)
+		e.logger.Error("Spans could not be written to storage; refused (the sender retries)", zap.Error(err))
+		return fmt.Errorf("session exporter: %w", err)
 	}
 	return nil
 }
@@ -223,33 +238,28 @@ func (e *sessionExporter) shutdown(ctx context.Context) error {
 		<-e.done
 		e.stop = nil
 	}
-	if e.wal != nil {
+	if e.buf.Durable() {
 		// With storage, buffered sessions are not cut short: they stay in
 		// storage and carry on after the next start, so a restart does not
 		// split a running session into a partial record and a conflicting
 		// later one.
-		e.logger.Info("Buffered sessions kept in storage for the next start", zap.Int("sessions", e.bufferedSessions()))
-		err := errors.Join(e.records.Shutdown(ctx), e.wal.close(ctx))
+		sessions, _ := e.buf.Buffered()
+		e.logger.Info("Buffered sessions kept in storage for the next start", zap.Int("sessions", sessions))
+		err := errors.Join(e.records.Shutdown(ctx), e.buf.Close(ctx))
 		e.tel.Shutdown()
 		if err != nil {
 			return fmt.Errorf("session exporter: shutdown: %w", err)
 		}
 		return nil
 	}
-	e.mu.Lock()
-	res := e.asm.Drain(e.now())
-	e.setBuffered()
-	c := e.settle(&res)
-	e.mu.Unlock()
 	// e.run is cancelled: the drained records are queued if there is room,
 	// room is never waited for (a full queue at shutdown means the sink is
-	// down); records that find it full are counted, and kept in storage if
-	// configured.
+	// down); records that find it full are counted.
 	ectx := e.run
 	if !e.cfg.QueueConfig.HasValue() {
 		ectx = ctx // no queue: the drain writes to the sink itself, within ctx
 	}
-	e.commit(ctx, c, e.emit(ectx, res))
+	e.emit(ectx, e.buf.Drain(e.now()))
 	err := e.records.Shutdown(ctx)
 	e.tel.Shutdown()
 	if err != nil {
@@ -269,9 +279,20 @@ var (
 	attrOpCommit        = metric.WithAttributeSet(attribute.NewSet(attribute.String("op", "commit")))
 )
 
-// emit counts what the assembler reported and queues its records. It
-// reports whether every record that could be encoded was queued.
-func (e *sessionExporter) emit(ctx context.Context, res assembler.Result) bool {
+// emit counts what a buffer step reported, queues its records and commits
+// the step once they are queued (or could not be).
+func (e *sessionExporter) emit(ctx context.Context, b buffer.Batch) {
+	e.countDrops(ctx, &b.Result)
+	queued := e.enqueue(ctx, b.Records)
+	if err := e.buf.Commit(ctx, b, queued); err != nil {
+		e.tel.StorageFailures.Add(ctx, 1, attrOpCommit)
+		e.logger.Warn("Storage not updated after emission; after a crash these sessions would be emitted again",
+			zap.Error(err))
+	}
+}
+
+// countDrops counts the spans and traces a step did not keep.
+func (e *sessionExporter) countDrops(ctx context.Context, res *assembler.Result) {
 	tel := e.tel
 	add := func(c metric.Int64Counter, n int, opt metric.AddOption) {
 		if n > 0 {
@@ -291,17 +312,23 @@ func (e *sessionExporter) emit(ctx context.Context, res assembler.Result) bool {
 		e.logger.Warn("Spans arrived after their session was released; dropped",
 			zap.Int("spans", res.LateSpans))
 	}
-	if len(res.Records) == 0 {
+}
+
+// enqueue counts and encodes records and hands them to the records
+// exporter's queue. It reports whether every record that could be encoded
+// was queued.
+func (e *sessionExporter) enqueue(ctx context.Context, recs []record.Record) bool {
+	if len(recs) == 0 {
 		return true
 	}
-
+	tel := e.tel
 	ld := plog.NewLogs()
 	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
-	lrs.EnsureCapacity(len(res.Records))
-	ids := make([]string, 0, len(res.Records))
+	lrs.EnsureCapacity(len(recs))
+	ids := make([]string, 0, len(recs))
 	var enc record.Encoder
-	for i := range res.Records {
-		r := &res.Records[i]
+	for i := range recs {
+		r := &recs[i]
 		e.countEmitted(ctx, r)
 		b, err := enc.Encode(r)
 		if err != nil {
@@ -319,7 +346,7 @@ func (e *sessionExporter) emit(ctx context.Context, res assembler.Result) bool {
 	if err := e.records.ConsumeLogs(ctx, ld); err != nil {
 		tel.SinkFailures.Add(ctx, int64(len(ids)), attrKindEnqueue)
 		msg := "Session records could not be queued for the sink; dropped"
-		if e.wal != nil {
+		if e.buf.Durable() {
 			msg = "Session records could not be queued for the sink; their spans stay in storage and are emitted again at the next start"
 		}
 		e.logger.Error(msg, zap.Strings("session_ids", ids), zap.Error(err))
@@ -395,59 +422,4 @@ func sessionIDs(recs []record.Encoded) []string {
 		ids[i] = r.SessionID
 	}
 	return ids
-}
-
-// startPersistence opens the storage client, replays what a previous run
-// left in it and queues what the replay emitted.
-func (e *sessionExporter) startPersistence(ctx context.Context, host component.Host) error {
-	p, err := newPersister(ctx, host, *e.cfg.StorageID, e.id)
-	if err != nil {
-		return err
-	}
-	e.mu.Lock()
-	res, st, err := p.load(ctx, e.asm, e.now())
-	if err != nil {
-		e.mu.Unlock()
-		return errors.Join(err, p.close(ctx))
-	}
-	e.wal = p
-	e.setBuffered()
-	c := e.settle(&res)
-	e.mu.Unlock()
-	if st.Sessions > st.Emitted {
-		e.tel.SessionsRestored.Add(ctx, int64(st.Sessions-st.Emitted), metric.WithAttributes(attribute.Bool("emitted", false)))
-	}
-	if st.Emitted > 0 {
-		e.tel.SessionsRestored.Add(ctx, int64(st.Emitted), metric.WithAttributes(attribute.Bool("emitted", true)))
-	}
-	if st.Entries > 0 {
-		e.logger.Info("Restored buffered sessions from storage",
-			zap.Int("sessions", st.Sessions), zap.Int("already_emitted", st.Emitted), zap.Int("entries", st.Entries))
-	}
-	e.commit(ctx, c, e.emit(ctx, res))
-	return nil
-}
-
-// settle computes the storage updates of an assembler result; called under
-// mu, it returns the zero commit without storage.
-func (e *sessionExporter) settle(res *assembler.Result) walCommit {
-	if e.wal == nil {
-		return walCommit{}
-	}
-	return e.wal.settle(res)
-}
-
-// commit writes c once the result's records were queued (or not).
-func (e *sessionExporter) commit(ctx context.Context, c walCommit, queued bool) {
-	if c.empty() {
-		return
-	}
-	e.mu.Lock()
-	err := e.wal.apply(context.WithoutCancel(ctx), c, queued)
-	e.mu.Unlock()
-	if err != nil {
-		e.tel.StorageFailures.Add(ctx, 1, attrOpCommit)
-		e.logger.Warn("Storage not updated after emission; after a crash these sessions would be emitted again",
-			zap.Error(err))
-	}
 }

@@ -379,7 +379,7 @@ func TestPushRecordsOutcomes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tel := componenttest.NewTelemetry()
 			defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
-			tb, err := metadata.NewTelemetryBuilder(tel.NewTelemetrySettings())
+			tb, err := metadata.NewTelemetryBuilder(tel.NewTelemetrySettings(), func() (int, int) { return 0, 0 })
 			require.NoError(t, err)
 			core, logs := observer.New(zap.InfoLevel)
 			e := &sessionExporter{sink: stubSink{tt.err}, tel: tb, logger: zap.New(core)}

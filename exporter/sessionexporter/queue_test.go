@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/storagetest"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/testgen"
 )
 
@@ -88,8 +89,10 @@ func TestQueueFullBlocks(t *testing.T) {
 			return h.sum(t, metadata.MetricSessionsEmitted, emittedAttrs...) == int64(i+1)
 		}, 10*time.Second, 5*time.Millisecond)
 	}
-	require.Eventually(t, func() bool { return h.sumAll(t, "otelcol_exporter_queue_size") == 1 }, 10*time.Second, 5*time.Millisecond,
-		"one record in flight (retried), one queued: the queue is full")
+	require.Eventually(t, func() bool {
+		return h.sumAll(t, "otelcol_exporter_queue_size") == 1 &&
+			h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "retryable")) > 0
+	}, 10*time.Second, 5*time.Millisecond, "one record in flight (retried), one queued: the queue is full")
 	for i := 2; i < n; i++ { // the first of these blocks the ticker in the enqueue
 		emitOne(t, h, i)
 	}
@@ -122,7 +125,7 @@ var emittedAttrs = []attribute.KeyValue{
 // sessions are emitted again at the next start.
 func TestQueueFullWithoutBlockingCountsAndStorageKeeps(t *testing.T) {
 	backend := &recordServer{fail: -1, status: http.StatusServiceUnavailable, stored: map[string]int{}, seen: map[string]int{}}
-	store := newCrashStorage()
+	store := storagetest.New()
 	host := storageHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{testStorageID: store}}
 	h, tsA := queueHarness(t, backend, false, host, true)
 	const n = 4
@@ -144,7 +147,7 @@ func TestQueueFullWithoutBlockingCountsAndStorageKeeps(t *testing.T) {
 	// The collector restarts (here: crashes) with the backend back and a
 	// queue with room for the records it reloads and the sessions it emits
 	// again: the queued records and the dropped sessions are all delivered.
-	store.crash()
+	store.Crash()
 	tsA.Close() // the crashed process's in-flight retries die with it
 	backend.up()
 	h2, _ := queueHarnessSize(t, backend, 10, false, host, true)

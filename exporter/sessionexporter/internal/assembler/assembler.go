@@ -24,11 +24,11 @@
 //     (flush_reason "limit");
 //   - Drain emits every pending session (flush_reason "shutdown").
 //
-// Crash safety is the exporter's job (persist.go): it writes the spans it
-// hands to Add to a storage extension, deletes them when Result.Released
-// names their trace, and after a restart replays them through Add and tells
-// the assembler with Restore which sessions were already emitted. The
-// assembler itself stays pure.
+// Crash safety is the job of the exporter's buffer (internal/buffer): it
+// writes the spans it hands to Add to a storage extension, deletes them when
+// Result.Released names their trace, and after a restart replays them
+// through Add and tells the assembler with Restore which sessions were
+// already emitted. The assembler itself stays pure.
 package assembler
 
 import (

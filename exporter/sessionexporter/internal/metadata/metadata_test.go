@@ -40,10 +40,9 @@ func TestMatchesMetadataYAML(t *testing.T) {
 func TestTelemetryBuilder(t *testing.T) {
 	tel := componenttest.NewTelemetry()
 	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
-	tb, err := NewTelemetryBuilder(tel.NewTelemetrySettings())
+	tb, err := NewTelemetryBuilder(tel.NewTelemetrySettings(), func() (int, int) { return 3, 42 })
 	require.NoError(t, err)
 	ctx := context.Background()
-	tb.SetBuffered(3, 42)
 	tb.SessionsEmitted.Add(ctx, 1)
 	tb.SessionDuration.Record(ctx, 1.5)
 

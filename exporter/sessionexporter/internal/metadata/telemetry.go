@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/otel/metric"
@@ -28,7 +27,7 @@ const (
 )
 
 // TelemetryBuilder holds the exporter's instruments. The buffered gauges
-// read the values last stored with SetBuffered.
+// read the buffer's occupancy when they are collected.
 type TelemetryBuilder struct {
 	SessionsEmitted  metric.Int64Counter
 	Revisions        metric.Int64Counter
@@ -42,15 +41,7 @@ type TelemetryBuilder struct {
 	StorageFailures  metric.Int64Counter
 	SessionsRestored metric.Int64Counter
 
-	spansBuffered    atomic.Int64
-	sessionsBuffered atomic.Int64
-	registration     metric.Registration
-}
-
-// SetBuffered stores the current buffer occupancy for the gauges.
-func (tb *TelemetryBuilder) SetBuffered(sessions, spans int) {
-	tb.sessionsBuffered.Store(int64(sessions))
-	tb.spansBuffered.Store(int64(spans))
+	registration metric.Registration
 }
 
 // Shutdown unregisters the gauge callback.
@@ -61,8 +52,9 @@ func (tb *TelemetryBuilder) Shutdown() {
 	}
 }
 
-// NewTelemetryBuilder creates the instruments on the component's MeterProvider.
-func NewTelemetryBuilder(set component.TelemetrySettings) (*TelemetryBuilder, error) {
+// NewTelemetryBuilder creates the instruments on the component's
+// MeterProvider; buffered reports the traces and spans held, for the gauges.
+func NewTelemetryBuilder(set component.TelemetrySettings, buffered func() (sessions, spans int)) (*TelemetryBuilder, error) {
 	m := set.MeterProvider.Meter(ScopeName)
 	tb := &TelemetryBuilder{}
 	var errs, err error
@@ -123,8 +115,9 @@ func NewTelemetryBuilder(set component.TelemetrySettings) (*TelemetryBuilder, er
 		return nil, fmt.Errorf("create session exporter telemetry: %w", errs)
 	}
 	tb.registration, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveInt64(spansBuffered, tb.spansBuffered.Load())
-		o.ObserveInt64(sessionsBuffered, tb.sessionsBuffered.Load())
+		sessions, spans := buffered()
+		o.ObserveInt64(spansBuffered, int64(spans))
+		o.ObserveInt64(sessionsBuffered, int64(sessions))
 		return nil
 	}, spansBuffered, sessionsBuffered)
 	if err != nil {

@@ -3,12 +3,8 @@ package sessionexporter
 import (
 	"context"
 	"errors"
-	"maps"
 	"net/http"
 	"net/http/httptest"
-	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,161 +13,15 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/storagetest"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/testgen"
 )
-
-var errCrashed = errors.New("storage client of a crashed process")
-
-// crashStorage is an in-memory storage extension that outlives the
-// exporters using it, like file_storage's files outlive a process. crash()
-// makes every client handed out so far fail, as if its process had died in
-// the middle of whatever it was doing; clients obtained afterwards see the
-// data as the crash left it.
-type crashStorage struct {
-	component.StartFunc
-	component.ShutdownFunc
-
-	mu    sync.Mutex
-	gen   int
-	data  map[string]map[string][]byte // client name -> key -> value
-	fail  error                        // when set, every Batch fails with it
-	batch int                          // Batch calls
-}
-
-var _ storage.Extension = (*crashStorage)(nil)
-
-func newCrashStorage() *crashStorage {
-	return &crashStorage{data: map[string]map[string][]byte{}}
-}
-
-func (s *crashStorage) GetClient(_ context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	key := kind.String() + "/" + id.String() + "/" + name
-	if s.data[key] == nil {
-		s.data[key] = map[string][]byte{}
-	}
-	return &crashClient{s: s, name: key, gen: s.gen}, nil
-}
-
-func (s *crashStorage) crash() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.gen++
-}
-
-func (s *crashStorage) setFail(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fail = err
-}
-
-// keys returns the keys of the client whose name ends with suffix.
-func (s *crashStorage) keys(suffix string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for name, m := range s.data {
-		if strings.HasSuffix(name, suffix) {
-			out = append(out, slices.Collect(maps.Keys(m))...)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-type crashClient struct {
-	s    *crashStorage
-	name string
-	gen  int
-}
-
-var _ storage.Walker = (*crashClient)(nil)
-
-func (c *crashClient) lock() (map[string][]byte, error) {
-	c.s.mu.Lock()
-	if c.gen != c.s.gen {
-		c.s.mu.Unlock()
-		return nil, errCrashed
-	}
-	return c.s.data[c.name], nil
-}
-
-func (c *crashClient) Get(ctx context.Context, key string) ([]byte, error) {
-	op := storage.GetOperation(key)
-	err := c.Batch(ctx, op)
-	return op.Value, err
-}
-
-func (c *crashClient) Set(ctx context.Context, key string, value []byte) error {
-	return c.Batch(ctx, storage.SetOperation(key, value))
-}
-
-func (c *crashClient) Delete(ctx context.Context, key string) error {
-	return c.Batch(ctx, storage.DeleteOperation(key))
-}
-
-func (c *crashClient) Batch(_ context.Context, ops ...*storage.Operation) error {
-	m, err := c.lock()
-	if err != nil {
-		return err
-	}
-	defer c.s.mu.Unlock()
-	c.s.batch++
-	if c.s.fail != nil {
-		return c.s.fail
-	}
-	for _, op := range ops {
-		switch op.Type {
-		case storage.Get:
-			op.Value = slices.Clone(m[op.Key])
-		case storage.Set:
-			m[op.Key] = slices.Clone(op.Value)
-		case storage.Delete:
-			delete(m, op.Key)
-		}
-	}
-	return nil
-}
-
-func (c *crashClient) Walk(_ context.Context, fn storage.WalkFunc) error {
-	m, err := c.lock()
-	if err != nil {
-		return err
-	}
-	defer c.s.mu.Unlock()
-	var ops []*storage.Operation
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		more, err := fn(k, m[k])
-		if errors.Is(err, storage.SkipAll) {
-			ops = append(ops, more...)
-			break
-		}
-		if err != nil {
-			return err
-		}
-		ops = append(ops, more...)
-	}
-	for _, op := range ops {
-		switch op.Type {
-		case storage.Set:
-			m[op.Key] = op.Value
-		case storage.Delete:
-			delete(m, op.Key)
-		}
-	}
-	return nil
-}
-
-func (c *crashClient) Close(context.Context) error { return nil }
 
 // storageHost is a host with one extension.
 type storageHost struct {
@@ -218,7 +68,7 @@ func startOn(t *testing.T, cfg *Config, host component.Host) *harness {
 // records that were queued before the crash.
 func TestRestartAfterCrashLosesNoSession(t *testing.T) {
 	backend := &recordServer{fail: -1, status: http.StatusServiceUnavailable, stored: map[string]int{}, seen: map[string]int{}}
-	store := newCrashStorage()
+	store := storagetest.New()
 	host := storageHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{testStorageID: store}}
 
 	// The first process: its own endpoint, so its sink dies with it.
@@ -252,10 +102,10 @@ func TestRestartAfterCrashLosesNoSession(t *testing.T) {
 		a.consume(t, parts[2:]...) // running: no root yet
 		rest[i] = parts[:2]
 	}
-	assert.NotEmpty(t, store.keys("/sessions"), "the spans are in storage")
+	assert.NotEmpty(t, store.Keys("/sessions"), "the spans are in storage")
 
 	// kill -9: no Shutdown; the process's storage handles and its sink die.
-	store.crash()
+	store.Crash()
 	tsA.Close()
 
 	backend.mu.Lock()
@@ -296,7 +146,7 @@ func TestRestartAfterCrashLosesNoSession(t *testing.T) {
 	c := startOn(t, cfgB, host)
 	assert.Equal(t, int64(n), c.sum(t, metadata.MetricSessionsRestored, attribute.Bool("emitted", true)))
 	c.clock.Advance(time.Minute) // session_timeout: retention over, released
-	require.Eventually(t, func() bool { return len(store.keys("/sessions")) == 0 }, 10*time.Second, 5*time.Millisecond,
+	require.Eventually(t, func() bool { return len(store.Keys("/sessions")) == 0 }, 10*time.Second, 5*time.Millisecond,
 		"released sessions leave no keys behind")
 	require.NoError(t, c.exp.Shutdown(context.Background()))
 	stored, _ = backend.snapshot()
@@ -307,7 +157,7 @@ func TestRestartAfterCrashLosesNoSession(t *testing.T) {
 // at the restart, and a session restored as emitted is released after its
 // retention window like any other, deleting its keys.
 func TestRestartRestoresEmittedSessionsWithoutReemitting(t *testing.T) {
-	store := newCrashStorage()
+	store := storagetest.New()
 	host := storageHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{testStorageID: store}}
 	cfg := testConfig(t)
 	withStorage(cfg)
@@ -315,16 +165,16 @@ func TestRestartRestoresEmittedSessionsWithoutReemitting(t *testing.T) {
 	a.consume(t, testgen.Session(1, 5), testgen.Session(2, 5))
 	a.clock.Advance(testGrace)
 	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 2 }, 10*time.Second, 5*time.Millisecond)
-	require.Eventually(t, func() bool { return len(store.keys("/sessions")) == 4 }, 10*time.Second, 5*time.Millisecond,
+	require.Eventually(t, func() bool { return len(store.Keys("/sessions")) == 4 }, 10*time.Second, 5*time.Millisecond,
 		"two span entries and two emission markers")
-	store.crash()
+	store.Crash()
 
 	b := startOn(t, cfg, host)
 	b.clock.Advance(time.Minute - time.Millisecond)
 	b.consume(t, testgen.Session(3, 2))
 	b.clock.Advance(testGrace)
 	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 3 }, 10*time.Second, 5*time.Millisecond)
-	require.Eventually(t, func() bool { return len(store.keys("/sessions")) == 2 }, 10*time.Second, 5*time.Millisecond,
+	require.Eventually(t, func() bool { return len(store.Keys("/sessions")) == 2 }, 10*time.Second, 5*time.Millisecond,
 		"sessions 1 and 2 released after session_timeout: only session 3's entry and marker remain")
 	require.NoError(t, b.exp.Shutdown(context.Background()))
 	recs := readRecords(t, cfg.File.Path)
@@ -338,21 +188,21 @@ func TestRestartRestoresEmittedSessionsWithoutReemitting(t *testing.T) {
 // the sender to retry) and the failure is counted; once storage works again
 // the retried spans are stored and the session is emitted once.
 func TestStorageWriteFailureRefusesSpans(t *testing.T) {
-	store := newCrashStorage()
+	store := storagetest.New()
 	host := storageHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{testStorageID: store}}
 	cfg := testConfig(t)
 	id := testStorageID
 	cfg.StorageID = &id
 	h := startOn(t, cfg, host)
 	td := testgen.Session(1, 4)
-	store.setFail(errors.New("disk full"))
+	store.SetFail(errors.New("disk full"))
 	err := h.exp.ConsumeTraces(context.Background(), td)
 	require.Error(t, err)
 	assert.ErrorContains(t, err, "disk full")
 	assert.Equal(t, int64(1), h.sum(t, metadata.MetricStorageFailures, attribute.String("op", "append")))
-	store.setFail(nil)
+	store.SetFail(nil)
 	h.consume(t, td) // the sender's retry
-	assert.Len(t, store.keys("/sessions"), 1)
+	assert.Len(t, store.Keys("/sessions"), 1)
 	h.clock.Advance(testGrace)
 	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 1 }, 10*time.Second, 5*time.Millisecond)
 	require.NoError(t, h.exp.Shutdown(context.Background()))
@@ -386,38 +236,26 @@ func TestStorageMisconfiguredFailsStart(t *testing.T) {
 	}
 }
 
-func TestSplitByTrace(t *testing.T) {
-	td := testgen.Merge(testgen.Session(1, 3), testgen.Session(2, 2), testgen.Session(3, 4))
-	parts := splitByTrace(td, func(tid pcommon.TraceID) bool { return tid != testgen.TraceID(2) })
-	require.Len(t, parts, 2)
-	assert.Equal(t, testgen.TraceID(1), parts[0].tid)
-	assert.Equal(t, 3, parts[0].td.SpanCount())
-	assert.Equal(t, testgen.TraceID(3), parts[1].tid)
-	assert.Equal(t, 4, parts[1].td.SpanCount())
-	want := td.ResourceSpans().At(2).Resource().Attributes().AsRaw()
-	assert.Equal(t, want, parts[1].td.ResourceSpans().At(0).Resource().Attributes().AsRaw())
-}
-
 // The documented at-least-once window: a crash after a record was queued
 // but before its emission marker was written repeats that record after the
 // restart — with the same session ID and revision, never as an unrelated
 // record. Here the marker write fails (counted), then the process crashes.
 func TestMarkerNotWrittenRepeatsSameRevision(t *testing.T) {
-	store := newCrashStorage()
+	store := storagetest.New()
 	host := storageHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{testStorageID: store}}
 	cfg := testConfig(t)
 	id := testStorageID
 	cfg.StorageID = &id // the records queue stays in memory: the file sink writes at once
 	a := startOn(t, cfg, host)
 	a.consume(t, testgen.Session(1, 4))
-	store.setFail(errors.New("disk full"))
+	store.SetFail(errors.New("disk full"))
 	a.clock.Advance(testGrace)
 	require.Eventually(t, func() bool {
 		return a.sum(t, metadata.MetricStorageFailures, attribute.String("op", "commit")) == 1
 	}, 10*time.Second, 5*time.Millisecond)
 	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 1 }, 10*time.Second, 5*time.Millisecond)
-	store.crash()
-	store.setFail(nil)
+	store.Crash()
+	store.SetFail(nil)
 
 	b := startOn(t, cfg, host)
 	b.clock.Advance(testGrace)
@@ -436,7 +274,7 @@ func TestMarkerNotWrittenRepeatsSameRevision(t *testing.T) {
 // Shutdown leaves it in storage (no partial "shutdown" record) and it is
 // emitted once, whole, after the next start.
 func TestGracefulRestartKeepsRunningSessions(t *testing.T) {
-	store := newCrashStorage()
+	store := storagetest.New()
 	host := storageHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{testStorageID: store}}
 	cfg := testConfig(t)
 	withStorage(cfg)
@@ -445,7 +283,7 @@ func TestGracefulRestartKeepsRunningSessions(t *testing.T) {
 	a.consume(t, parts[3:]...) // running: children so far, no root
 	require.NoError(t, a.exp.Shutdown(context.Background()))
 	assert.Empty(t, readRecords(t, cfg.File.Path), "no partial record at shutdown")
-	assert.NotEmpty(t, store.keys("/sessions"))
+	assert.NotEmpty(t, store.Keys("/sessions"))
 
 	b := startOn(t, cfg, host)
 	b.consume(t, parts[:3]...) // the rest of the session, root included
