@@ -19,6 +19,8 @@ FROM alpine:3.22
 RUN adduser -D -H -u 10001 crewtrace && mkdir -p /data /etc/crewtrace && chown 10001 /data
 COPY --from=build /out/otelcol-crewtrace /usr/local/bin/otelcol-crewtrace
 COPY collector-config.yaml /etc/crewtrace/collector-config.yaml
+# Sink overlays, one per sink; docker-compose.yml adds one with a second --config.
+COPY deploy/sinks /etc/crewtrace/sinks
 USER 10001
 # Session records go to the volume; the rest of collector-config.yaml's
 # defaults (loopback listeners) are overridden by docker-compose.yml.

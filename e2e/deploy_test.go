@@ -242,6 +242,65 @@ func configVars(t *testing.T, root string) map[string]string {
 	return vars
 }
 
+// sinkVar selects the collector's sink overlay in docker-compose.yml.
+const sinkVar = "${CREWTRACE_SESSION_SINK:-file}"
+
+// sinkOverlays returns the sink overlays in deploy/sinks by name (file,
+// postgres ...): the files docker-compose.yml's second --config can name.
+func sinkOverlays(t *testing.T, root string) map[string]string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(root, "deploy", "sinks", "*.yaml"))
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, p := range paths {
+		out[strings.TrimSuffix(filepath.Base(p), ".yaml")] = p
+	}
+	require.Contains(t, out, "file", "the default sink overlay")
+	return out
+}
+
+// passwordEnvs returns the variables the sink overlays name in password_env:
+// secrets read by name, never written into a configuration.
+func passwordEnvs(t *testing.T, root string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for _, p := range sinkOverlays(t, root) {
+		raw, err := os.ReadFile(p)
+		require.NoError(t, err)
+		for _, m := range regexp.MustCompile(`(?m)^\s*password_env:\s*(\S+)`).FindAllStringSubmatch(string(raw), -1) {
+			out[m[1]] = true
+		}
+	}
+	return out
+}
+
+// The collector's second --config names a sink overlay by
+// CREWTRACE_SESSION_SINK; the image holds every overlay there.
+func TestComposeSinkOverlays(t *testing.T) {
+	root := repoRoot(t)
+	c := readCompose(t, root)
+	cmd := c.Services["collector"].Command
+	var overlay string
+	for i, arg := range cmd {
+		if arg == "--config" && i+1 < len(cmd) && strings.Contains(cmd[i+1], sinkVar) {
+			overlay = cmd[i+1]
+		}
+	}
+	require.NotEmpty(t, overlay, "the collector command adds a sink overlay named by %s: %v", sinkVar, cmd)
+	dir := filepath.Dir(overlay)
+	col := composeDockerfiles(t, root, c)["collector"]
+	var copied bool
+	for _, cp := range col.copies {
+		if cp.from == "" && slices.Contains(cp.sources, "deploy/sinks") && strings.TrimSuffix(cp.dest, "/") == dir {
+			copied = true
+		}
+	}
+	assert.True(t, copied, "%s copies deploy/sinks to %s", col.path, dir)
+	for name := range sinkOverlays(t, root) {
+		assert.Equal(t, filepath.Join(dir, name+".yaml"), strings.ReplaceAll(overlay, sinkVar, name))
+	}
+}
+
 // published returns container port -> host binding ("127.0.0.1:16686") of a service.
 func published(t *testing.T, s composeService) map[string]string {
 	t.Helper()
@@ -271,12 +330,8 @@ func TestComposeAgreesWithCollectorConfig(t *testing.T) {
 
 	// Secrets are read by name (the postgres sink's password_env), so they
 	// never appear on the command line; a variable named that way is read too.
-	byName := map[string]bool{}
-	for _, arg := range collector.Command {
-		if _, v, ok := strings.Cut(arg, "::password_env="); ok {
-			byName[v] = true
-		}
-	}
+	byName := passwordEnvs(t, root)
+	require.NotEmpty(t, byName, "the postgres sink overlay reads its password by name")
 	for k := range env {
 		if byName[k] {
 			continue
@@ -346,7 +401,8 @@ func TestComposeAgreesWithCollectorConfig(t *testing.T) {
 }
 
 // TestComposeCollectorEnvValidates runs the distribution's validate command on
-// collector-config.yaml with the environment docker-compose.yml gives it.
+// collector-config.yaml, alone and with each sink overlay, with the
+// environment docker-compose.yml gives it.
 func TestComposeCollectorEnvValidates(t *testing.T) {
 	root := repoRoot(t)
 	c := readCompose(t, root)
@@ -354,13 +410,37 @@ func TestComposeCollectorEnvValidates(t *testing.T) {
 	defer cancel()
 	bin, err := harness.BuildCollector(ctx, root, harness.BuildDir(root), testWriter{t})
 	require.NoError(t, err)
-	cmd := exec.CommandContext(ctx, bin, "validate", "--config", filepath.Join(root, "collector-config.yaml"))
-	cmd.Env = os.Environ()
-	for k, v := range c.Services["collector"].Environment {
-		cmd.Env = append(cmd.Env, k+"="+v)
+	runs := map[string][]string{"collector-config.yaml": nil}
+	for name, p := range sinkOverlays(t, root) {
+		runs["sink "+name] = []string{"--config", p}
 	}
-	out, err := cmd.CombinedOutput()
-	assert.NoError(t, err, string(out))
+	for name, extra := range runs {
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"validate", "--config", filepath.Join(root, "collector-config.yaml")}, extra...)
+			cmd := exec.CommandContext(ctx, bin, args...)
+			cmd.Env = os.Environ()
+			for k, v := range c.Services["collector"].Environment {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			out, err := cmd.CombinedOutput()
+			assert.NoError(t, err, string(out))
+		})
+	}
+}
+
+// The sink is the section that is set: an overlay that sets a second one
+// without turning the first off is refused by validate, naming both.
+func TestTwoSinkSectionsRefused(t *testing.T) {
+	root := repoRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testBudget(t))
+	defer cancel()
+	bin, err := harness.BuildCollector(ctx, root, harness.BuildDir(root), testWriter{t})
+	require.NoError(t, err)
+	overlay := filepath.Join(t.TempDir(), "two-sinks.yaml")
+	require.NoError(t, os.WriteFile(overlay, []byte("exporters:\n  session:\n    http:\n      endpoint: http://127.0.0.1:1/records\n"), 0o600))
+	out, err := exec.CommandContext(ctx, bin, "validate", "--config", filepath.Join(root, "collector-config.yaml"), "--config", overlay).CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "exactly one sink section must be set (file, http, postgres), got 2: [file http]")
 }
 
 // TestDockerModulesBuildAlone checks that the modules the Dockerfiles build

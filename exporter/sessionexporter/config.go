@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -13,16 +14,6 @@ import (
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink/postgres"
-)
-
-// Sink names accepted by Config.Sink.
-const (
-	// SinkFile appends JSON lines to a file (the default).
-	SinkFile = "file"
-	// SinkHTTP POSTs JSON arrays to an HTTP endpoint.
-	SinkHTTP = "http"
-	// SinkPostgres upserts records into PostgreSQL (internal/sink/postgres).
-	SinkPostgres = "postgres"
 )
 
 // Config is the session exporter's configuration.
@@ -55,14 +46,16 @@ type Config struct {
 	// records queue has its own setting, sending_queue.storage.
 	StorageID *component.ID `mapstructure:"storage"`
 
-	// Sink selects where records go: file (default), http or postgres.
-	Sink string `mapstructure:"sink"`
-	// File configures the file sink.
-	File sink.FileConfig `mapstructure:"file"`
-	// HTTP configures the http sink.
-	HTTP sink.HTTPConfig `mapstructure:"http"`
-	// Postgres configures the postgres sink.
-	Postgres postgres.Config `mapstructure:"postgres"`
+	// The sinks, one section each: a section that is present configures its
+	// sink (its keys default as documented), an absent one or one with
+	// `enabled: false` leaves it off. Exactly one must be set.
+
+	// File appends records to a JSONL file.
+	File configoptional.Optional[sink.FileConfig] `mapstructure:"file"`
+	// HTTP POSTs records to an endpoint.
+	HTTP configoptional.Optional[sink.HTTPConfig] `mapstructure:"http"`
+	// Postgres upserts records into PostgreSQL.
+	Postgres configoptional.Optional[postgres.Config] `mapstructure:"postgres"`
 
 	// TimeoutConfig bounds each sink write (`timeout`).
 	exporterhelper.TimeoutConfig `mapstructure:",squash"`
@@ -74,10 +67,10 @@ type Config struct {
 	_ struct{}
 }
 
-// Validate checks the configuration. Nested sections (file, http,
-// sending_queue, retry_on_failure) have their own Validate, called by the
-// collector's config machinery (confmap.Validate); this one checks the
-// exporter's own keys and that the selected sink has a destination.
+// Validate checks the exporter's own keys and that exactly one sink section
+// is set. Each section (file, http, postgres, sending_queue,
+// retry_on_failure) validates itself when present, called by the
+// collector's config machinery (confmap.Validate).
 func (c *Config) Validate() error {
 	var errs error
 	if c.GracePeriod <= 0 {
@@ -99,21 +92,13 @@ func (c *Config) Validate() error {
 			errs = errors.Join(errs, fmt.Errorf("trace_url_base must be an absolute URL, got %q", c.TraceURLBase))
 		}
 	}
-	switch c.Sink {
-	case SinkFile:
-		if c.File.Path == "" {
-			errs = errors.Join(errs, errors.New("file.path must not be empty"))
+	if sinks := c.sinks(); len(sinks) != 1 {
+		names := make([]string, len(sinks))
+		for i, sk := range sinks {
+			names[i] = sk.key
 		}
-	case SinkHTTP:
-		if c.HTTP.Endpoint == "" {
-			errs = errors.Join(errs, errors.New("http.endpoint must not be empty"))
-		}
-	case SinkPostgres:
-		if err := c.Postgres.RequireDSN(); err != nil {
-			errs = errors.Join(errs, err)
-		}
-	default:
-		errs = errors.Join(errs, fmt.Errorf("sink must be %q, %q or %q, got %q", SinkFile, SinkHTTP, SinkPostgres, c.Sink))
+		errs = errors.Join(errs, fmt.Errorf("exactly one sink section must be set (%s), got %d: %v",
+			strings.Join(sinkKeys, ", "), len(sinks), names))
 	}
 	return errs
 }
@@ -122,4 +107,29 @@ func (c *Config) Validate() error {
 // a quarter of the grace period, between 10ms and 1s.
 func (c *Config) tickInterval() time.Duration {
 	return min(max(c.GracePeriod/4, 10*time.Millisecond), time.Second)
+}
+
+// sinkKeys are the sink sections, in the order sinks lists them.
+var sinkKeys = []string{"file", "http", "postgres"}
+
+// sinkSection is one configured sink: its key and how to build it.
+type sinkSection struct {
+	key string
+	new func(component.TelemetrySettings) sink.Sink
+}
+
+// sinks returns the sink sections that are set. Validate allows exactly one
+// for now; the exporter builds the first.
+func (c *Config) sinks() []sinkSection {
+	var out []sinkSection
+	if f := c.File.Get(); f != nil {
+		out = append(out, sinkSection{"file", func(component.TelemetrySettings) sink.Sink { return sink.NewFile(*f) }})
+	}
+	if h := c.HTTP.Get(); h != nil {
+		out = append(out, sinkSection{"http", func(set component.TelemetrySettings) sink.Sink { return sink.NewHTTP(*h, set) }})
+	}
+	if p := c.Postgres.Get(); p != nil {
+		out = append(out, sinkSection{"postgres", func(set component.TelemetrySettings) sink.Sink { return postgres.New(*p, set.Logger) }})
+	}
+	return out
 }

@@ -33,20 +33,21 @@ func TestLoadPostgresConfig(t *testing.T) {
 	t.Run("all keys", func(t *testing.T) {
 		cfg := loadPostgresConfig(t, "postgres")
 		require.NoError(t, confmap.Validate(cfg))
-		assert.Equal(t, SinkPostgres, cfg.Sink)
+		assert.Equal(t, []string{"postgres"}, sinkNames(cfg))
 		assert.Equal(t, postgres.Config{
 			DSN:         "postgres://crewtrace@db.internal:5432/crewtrace?sslmode=require",
 			PasswordEnv: "CREWTRACE_PG_PASSWORD",
 			MaxConns:    8,
 			Timeout:     3 * time.Second,
-		}, cfg.Postgres)
+		}, *cfg.Postgres.Get())
 	})
 	t.Run("defaults", func(t *testing.T) {
 		cfg := loadPostgresConfig(t, "postgres_defaults")
 		require.NoError(t, confmap.Validate(cfg))
-		assert.Equal(t, int32(postgres.DefaultMaxConns), cfg.Postgres.MaxConns)
-		assert.Equal(t, postgres.DefaultTimeout, cfg.Postgres.Timeout)
-		assert.Empty(t, cfg.Postgres.PasswordEnv)
+		pg := cfg.Postgres.Get()
+		assert.Equal(t, int32(postgres.DefaultMaxConns), pg.MaxConns)
+		assert.Equal(t, postgres.DefaultTimeout, pg.Timeout)
+		assert.Empty(t, pg.PasswordEnv)
 	})
 }
 
@@ -62,8 +63,13 @@ func TestValidatePostgresErrors(t *testing.T) {
 			"postgres.max_conns must be at least 1, got 0",
 			"postgres.timeout must be positive, got -1s",
 		}},
-		// The section is checked for bad values even when another sink is selected.
-		{"postgres_section_unused", []string{"postgres.max_conns must be at least 1, got 0"}},
+		// A section that is present is a sink: beside file, two sinks; and
+		// the section is checked in full.
+		{"bad_postgres_beside_file", []string{
+			"got 2: [file postgres]",
+			"postgres.dsn must not be empty",
+			"postgres.max_conns must be at least 1, got 0",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,10 +10,12 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configcompression"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
 )
 
 func loadConfig(t *testing.T, name string) *Config {
@@ -31,14 +33,22 @@ func TestLoadConfig(t *testing.T) {
 	t.Run("default", func(t *testing.T) {
 		cfg := loadConfig(t, "")
 		assert.Equal(t, createDefaultConfig(), cfg)
-		require.NoError(t, confmap.Validate(cfg))
 		assert.Equal(t, 5*time.Second, cfg.GracePeriod)
 		assert.Equal(t, 5*time.Minute, cfg.SessionTimeout)
-		assert.Equal(t, SinkFile, cfg.Sink)
-		assert.Equal(t, "sessions.jsonl", cfg.File.Path)
+		assert.False(t, cfg.File.HasValue(), "no sink section: no sink")
+		assert.False(t, cfg.HTTP.HasValue())
+		assert.False(t, cfg.Postgres.HasValue())
 		assert.True(t, cfg.QueueConfig.Get().BlockOnOverflow, "the records queue applies back-pressure by default")
 		assert.Zero(t, cfg.BackOffConfig.MaxElapsedTime, "sink writes are retried until they succeed by default")
 		assert.Nil(t, cfg.StorageID, "no storage extension by default")
+	})
+	t.Run("file", func(t *testing.T) {
+		cfg := loadConfig(t, "file")
+		require.NoError(t, confmap.Validate(cfg))
+		require.True(t, cfg.File.HasValue(), "an empty section is present: the file sink with its defaults")
+		assert.Equal(t, sink.FileConfig{Path: "sessions.jsonl", MaxMegabytes: 100, MaxBackups: 5}, *cfg.File.Get())
+		assert.False(t, cfg.HTTP.HasValue())
+		assert.Equal(t, []string{"file"}, sinkNames(cfg))
 	})
 	t.Run("custom", func(t *testing.T) {
 		cfg := loadConfig(t, "custom")
@@ -50,19 +60,18 @@ func TestLoadConfig(t *testing.T) {
 		want.MaxSpans = 20000
 		want.IncludeRootless = true
 		want.TraceURLBase = "http://localhost:16686"
-		want.File.Path = "/var/lib/crewtrace/sessions.jsonl"
-		want.File.MaxMegabytes = 10
-		want.File.MaxBackups = 2
+		want.File = configoptional.Some(sink.FileConfig{Path: "/var/lib/crewtrace/sessions.jsonl", MaxMegabytes: 10, MaxBackups: 2})
 		assert.Equal(t, want, cfg)
 	})
 	t.Run("http", func(t *testing.T) {
 		cfg := loadConfig(t, "http")
 		require.NoError(t, confmap.Validate(cfg))
-		assert.Equal(t, SinkHTTP, cfg.Sink)
-		assert.Equal(t, "https://records.example.internal/v1/sessions", cfg.HTTP.Endpoint)
-		assert.Equal(t, 3*time.Second, cfg.HTTP.Timeout)
-		assert.Equal(t, configcompression.TypeGzip, cfg.HTTP.Compression)
-		v, ok := cfg.HTTP.Headers.Get("Authorization")
+		assert.Equal(t, []string{"http"}, sinkNames(cfg))
+		h := cfg.HTTP.Get()
+		assert.Equal(t, "https://records.example.internal/v1/sessions", h.Endpoint)
+		assert.Equal(t, 3*time.Second, h.Timeout)
+		assert.Equal(t, configcompression.TypeGzip, h.Compression)
+		v, ok := h.Headers.Get("Authorization")
 		require.True(t, ok)
 		assert.Equal(t, configopaque.String("Bearer secret"), v)
 		assert.Equal(t, 10*time.Second, cfg.Timeout)
@@ -79,6 +88,19 @@ func TestLoadConfig(t *testing.T) {
 		assert.Equal(t, &want, cfg.QueueConfig.Get().StorageID)
 		assert.True(t, cfg.QueueConfig.Get().BlockOnOverflow, "the default queue settings stay")
 	})
+	t.Run("file_disabled", func(t *testing.T) {
+		cfg := loadConfig(t, "file_disabled")
+		require.NoError(t, confmap.Validate(cfg))
+		assert.Equal(t, []string{"http"}, sinkNames(cfg), "enabled: false turns a section off")
+	})
+}
+
+func sinkNames(cfg *Config) []string {
+	var names []string
+	for _, s := range cfg.sinks() {
+		names = append(names, s.key)
+	}
+	return names
 }
 
 func TestValidateErrors(t *testing.T) {
@@ -90,7 +112,8 @@ func TestValidateErrors(t *testing.T) {
 		{"bad_timeout", []string{"session_timeout (5s) must not be shorter than grace_period (10s)"}},
 		{"bad_zero_timeout", []string{"session_timeout must be positive"}},
 		{"bad_limits", []string{"max_sessions must be positive, got 0", "max_spans must be positive, got -1"}},
-		{"bad_sink", []string{`sink must be "file", "http" or "postgres", got "kafka"`}},
+		{"bad_no_sink", []string{"exactly one sink section must be set (file, http, postgres), got 0: []"}},
+		{"bad_two_sinks", []string{"exactly one sink section must be set (file, http, postgres), got 2: [file http]"}},
 		{"bad_file", []string{"file.path must not be empty", "file.max_megabytes must not be negative", "file.max_backups must not be negative"}},
 		{"bad_http", []string{"http.endpoint must not be empty"}},
 		{"bad_url", []string{`trace_url_base must be an absolute URL, got "localhost:16686"`}},
@@ -104,6 +127,15 @@ func TestValidateErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The sink: key of earlier versions is refused when the configuration is
+// read, naming the key; its sections now select the sink.
+func TestSinkKeyRemoved(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	err := confmap.NewFromStringMap(map[string]any{"sink": "http", "http": map[string]any{"endpoint": "http://x"}}).Unmarshal(cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "sink")
 }
 
 func TestTickInterval(t *testing.T) {

@@ -25,7 +25,6 @@ import (
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/buffer"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
-	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink/postgres"
 	"github.com/crewtrace/crewtrace/record"
 )
 
@@ -129,19 +128,13 @@ func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config, 
 	)
 }
 
-// newSink builds the configured sink. A new sink type is added here and in
-// Config (a section and a Sink name).
+// newSink builds the sink of the configured section (Config.sinks).
 func newSink(cfg *Config, set component.TelemetrySettings) (sink.Sink, error) {
-	switch cfg.Sink {
-	case SinkFile:
-		return sink.NewFile(cfg.File), nil
-	case SinkHTTP:
-		return sink.NewHTTP(cfg.HTTP, set), nil
-	case SinkPostgres:
-		return postgres.New(cfg.Postgres, set.Logger), nil
-	default:
-		return nil, fmt.Errorf("session exporter: unknown sink %q", cfg.Sink)
+	sinks := cfg.sinks()
+	if len(sinks) != 1 {
+		return nil, fmt.Errorf("session exporter: %d sink sections set, want exactly one", len(sinks))
 	}
+	return sinks[0].new(set), nil
 }
 
 func (e *sessionExporter) start(ctx context.Context, host component.Host) error {

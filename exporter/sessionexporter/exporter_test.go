@@ -69,12 +69,18 @@ func testConfig(t *testing.T) *Config {
 	cfg := createDefaultConfig().(*Config)
 	cfg.GracePeriod = testGrace
 	cfg.SessionTimeout = time.Minute
-	cfg.File.Path = filepath.Join(t.TempDir(), "sessions.jsonl")
+	cfg.File.GetOrInsertDefault().Path = filepath.Join(t.TempDir(), "sessions.jsonl")
 	cfg.BackOffConfig.InitialInterval = 5 * time.Millisecond
 	cfg.BackOffConfig.MaxInterval = 20 * time.Millisecond
 	cfg.BackOffConfig.RandomizationFactor = 0
 	cfg.BackOffConfig.MaxElapsedTime = 30 * time.Second
 	return cfg
+}
+
+// useHTTPSink replaces the file sink of cfg with an http sink posting to url.
+func useHTTPSink(cfg *Config, url string) {
+	cfg.File = configoptional.None[sink.FileConfig]()
+	cfg.HTTP.GetOrInsertDefault().Endpoint = url
 }
 
 func start(t *testing.T, cfg *Config) *harness {
@@ -157,15 +163,15 @@ func TestExportToFile(t *testing.T) {
 	h.consume(t, testgen.Session(1, 20), testgen.Session(2, 20), testgen.Session(3, 5), testgen.Foreign(9, 3))
 
 	h.clock.Advance(testGrace)
-	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 4 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Get().Path)) == 4 }, 10*time.Second, 5*time.Millisecond)
 
 	h.consume(t, late)
 	h.clock.Advance(testGrace)
-	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 5 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Get().Path)) == 5 }, 10*time.Second, 5*time.Millisecond)
 	assert.Equal(t, int64(5), h.sum(t, metadata.MetricSessionsBuffered), "four retained sessions and the pending foreign trace")
 	require.NoError(t, h.exp.Shutdown(context.Background()))
 
-	recs := readRecords(t, cfg.File.Path)
+	recs := readRecords(t, cfg.File.Get().Path)
 	require.Len(t, recs, 5, "shutdown adds nothing: the foreign trace is ignored")
 	type key struct {
 		id  string
@@ -206,7 +212,7 @@ func TestShutdownDrains(t *testing.T) {
 	h.consume(t, testgen.Golden(), testgen.Split(testgen.Session(4, 6))[1])
 	require.NoError(t, h.exp.Shutdown(context.Background()))
 
-	recs := readRecords(t, cfg.File.Path)
+	recs := readRecords(t, cfg.File.Get().Path)
 	require.Len(t, recs, 2)
 	sort.Slice(recs, func(i, j int) bool { return recs[i].SessionID < recs[j].SessionID })
 	assert.Equal(t, testgen.SessionID(0), recs[0].SessionID)
@@ -231,7 +237,7 @@ func TestLimitAndBadSpansCounted(t *testing.T) {
 	assert.Equal(t, int64(1), h.sum(t, metadata.MetricPartialFlushes, attribute.String("flush_reason", record.FlushLimit)))
 	assert.Equal(t, int64(8), h.sum(t, metadata.MetricSpansDropped, attribute.String("reason", "duplicate")))
 	assert.Equal(t, int64(1), h.sum(t, metadata.MetricSpansDropped, attribute.String("reason", "missing_id")))
-	assert.Len(t, readRecords(t, cfg.File.Path), 2)
+	assert.Len(t, readRecords(t, cfg.File.Get().Path), 2)
 }
 
 // recordServer is an HTTP backend storing records by (session_id, revision).
@@ -282,8 +288,7 @@ func httpHarness(t *testing.T, srv *recordServer) *harness {
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	cfg := testConfig(t)
-	cfg.Sink = SinkHTTP
-	cfg.HTTP.Endpoint = ts.URL
+	useHTTPSink(cfg, ts.URL)
 	return start(t, cfg)
 }
 
@@ -404,8 +409,7 @@ func TestUndeliveredWithoutQueueCounted(t *testing.T) {
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	cfg := testConfig(t)
-	cfg.Sink = SinkHTTP
-	cfg.HTTP.Endpoint = ts.URL
+	useHTTPSink(cfg, ts.URL)
 	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
 	h := start(t, cfg)
 	h.consume(t, testgen.Session(1, 3), testgen.Session(2, 3))
@@ -443,7 +447,7 @@ func TestConcurrentConsumers(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, h.exp.Shutdown(context.Background()))
 
-	recs := readRecords(t, cfg.File.Path)
+	recs := readRecords(t, cfg.File.Get().Path)
 	require.Len(t, recs, sessions)
 	seen := map[string]bool{}
 	for _, r := range recs {

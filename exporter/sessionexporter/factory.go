@@ -51,14 +51,14 @@ func createDefaultConfig() component.Config {
 		SessionTimeout: defaultSessionTimeout,
 		MaxSessions:    defaultMaxSessions,
 		MaxSpans:       defaultMaxSpans,
-		Sink:           SinkFile,
-		File: sink.FileConfig{
+		// Sink sections are off until present; these are their defaults.
+		File: configoptional.Default(sink.FileConfig{
 			Path:         defaultFilePath,
 			MaxMegabytes: defaultMaxMegabytes,
 			MaxBackups:   defaultMaxBackups,
-		},
-		HTTP:          sink.HTTPConfig{ClientConfig: confighttp.NewDefaultClientConfig()},
-		Postgres:      postgres.NewDefaultConfig(),
+		}),
+		HTTP:          configoptional.Default(sink.HTTPConfig{ClientConfig: confighttp.NewDefaultClientConfig()}),
+		Postgres:      configoptional.Default(postgres.NewDefaultConfig()),
 		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
 		QueueConfig:   configoptional.Some(queue),
 		BackOffConfig: retry,

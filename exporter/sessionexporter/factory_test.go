@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pipeline"
 
@@ -26,15 +27,15 @@ func TestLifecycle(t *testing.T) {
 		name   string
 		mutate func(*Config)
 	}{
-		{"file", func(c *Config) { c.File.Path = filepath.Join(t.TempDir(), "s.jsonl") }},
-		{"http", func(c *Config) { c.Sink = SinkHTTP; c.HTTP.Endpoint = "http://127.0.0.1:1/records" }},
+		{"file", func(c *Config) { c.File.GetOrInsertDefault().Path = filepath.Join(t.TempDir(), "s.jsonl") }},
+		{"http", func(c *Config) { c.HTTP.GetOrInsertDefault().Endpoint = "http://127.0.0.1:1/records" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := NewFactory()
 			cfg := f.CreateDefaultConfig().(*Config)
 			tt.mutate(cfg)
-			require.NoError(t, cfg.Validate())
+			require.NoError(t, confmap.Validate(cfg))
 			set := exportertest.NewNopSettings(metadata.Type)
 			exp, err := f.CreateTraces(context.Background(), set, cfg)
 			require.NoError(t, err)
@@ -49,10 +50,20 @@ func TestLifecycle(t *testing.T) {
 func TestShutdownWithoutStart(t *testing.T) {
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig().(*Config)
-	cfg.File.Path = filepath.Join(t.TempDir(), "s.jsonl")
+	cfg.File.GetOrInsertDefault().Path = filepath.Join(t.TempDir(), "s.jsonl")
 	exp, err := f.CreateTraces(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
 	require.NoError(t, err)
 	assert.NoError(t, exp.Shutdown(context.Background()))
+}
+
+// A configuration without a sink section is refused by Validate, and the
+// exporter cannot be built from it.
+func TestNoSinkRefused(t *testing.T) {
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	assert.ErrorContains(t, confmap.Validate(cfg), "exactly one sink section must be set (file, http, postgres), got 0")
+	_, err := f.CreateTraces(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
+	assert.ErrorContains(t, err, "0 sink sections set, want exactly one")
 }
 
 func TestUnsupportedSignals(t *testing.T) {

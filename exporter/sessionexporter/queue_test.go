@@ -30,7 +30,7 @@ func queueHarnessSize(t *testing.T, backend *recordServer, size int64, block boo
 	ts := httptest.NewServer(backend)
 	t.Cleanup(ts.Close)
 	cfg := testConfig(t)
-	cfg.Sink, cfg.HTTP.Endpoint = SinkHTTP, ts.URL
+	useHTTPSink(cfg, ts.URL)
 	q := cfg.QueueConfig.Get()
 	q.QueueSize, q.NumConsumers, q.BlockOnOverflow = size, 1, block
 	if storage {

@@ -74,7 +74,7 @@ func TestRestartAfterCrashLosesNoSession(t *testing.T) {
 	// The first process: its own endpoint, so its sink dies with it.
 	tsA := httptest.NewServer(backend)
 	cfgA := testConfig(t)
-	cfgA.Sink, cfgA.HTTP.Endpoint = SinkHTTP, tsA.URL
+	useHTTPSink(cfgA, tsA.URL)
 	withStorage(cfgA)
 	a := startOn(t, cfgA, host)
 
@@ -114,7 +114,7 @@ func TestRestartAfterCrashLosesNoSession(t *testing.T) {
 	tsB := httptest.NewServer(backend)
 	t.Cleanup(tsB.Close)
 	cfgB := testConfig(t)
-	cfgB.Sink, cfgB.HTTP.Endpoint = SinkHTTP, tsB.URL
+	useHTTPSink(cfgB, tsB.URL)
 	withStorage(cfgB)
 	b := startOn(t, cfgB, host)
 	assert.Equal(t, int64(emittedBefore), b.sum(t, metadata.MetricSessionsRestored, attribute.Bool("emitted", true)))
@@ -164,7 +164,7 @@ func TestRestartRestoresEmittedSessionsWithoutReemitting(t *testing.T) {
 	a := startOn(t, cfg, host)
 	a.consume(t, testgen.Session(1, 5), testgen.Session(2, 5))
 	a.clock.Advance(testGrace)
-	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 2 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Get().Path)) == 2 }, 10*time.Second, 5*time.Millisecond)
 	require.Eventually(t, func() bool { return len(store.Keys("/sessions")) == 4 }, 10*time.Second, 5*time.Millisecond,
 		"two span entries and two emission markers")
 	store.Crash()
@@ -173,11 +173,11 @@ func TestRestartRestoresEmittedSessionsWithoutReemitting(t *testing.T) {
 	b.clock.Advance(time.Minute - time.Millisecond)
 	b.consume(t, testgen.Session(3, 2))
 	b.clock.Advance(testGrace)
-	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 3 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Get().Path)) == 3 }, 10*time.Second, 5*time.Millisecond)
 	require.Eventually(t, func() bool { return len(store.Keys("/sessions")) == 2 }, 10*time.Second, 5*time.Millisecond,
 		"sessions 1 and 2 released after session_timeout: only session 3's entry and marker remain")
 	require.NoError(t, b.exp.Shutdown(context.Background()))
-	recs := readRecords(t, cfg.File.Path)
+	recs := readRecords(t, cfg.File.Get().Path)
 	require.Len(t, recs, 3, "no record repeated by the restart or the shutdown")
 	for _, r := range recs {
 		assert.Equal(t, 0, r.Revision)
@@ -204,9 +204,9 @@ func TestStorageWriteFailureRefusesSpans(t *testing.T) {
 	h.consume(t, td) // the sender's retry
 	assert.Len(t, store.Keys("/sessions"), 1)
 	h.clock.Advance(testGrace)
-	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 1 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Get().Path)) == 1 }, 10*time.Second, 5*time.Millisecond)
 	require.NoError(t, h.exp.Shutdown(context.Background()))
-	recs := readRecords(t, cfg.File.Path)
+	recs := readRecords(t, cfg.File.Get().Path)
 	require.Len(t, recs, 1)
 	assert.Equal(t, 4, recs[0].SpanCount)
 }
@@ -253,15 +253,15 @@ func TestMarkerNotWrittenRepeatsSameRevision(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return a.sum(t, metadata.MetricStorageFailures, attribute.String("op", "commit")) == 1
 	}, 10*time.Second, 5*time.Millisecond)
-	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 1 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Get().Path)) == 1 }, 10*time.Second, 5*time.Millisecond)
 	store.Crash()
 	store.SetFail(nil)
 
 	b := startOn(t, cfg, host)
 	b.clock.Advance(testGrace)
-	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 2 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Get().Path)) == 2 }, 10*time.Second, 5*time.Millisecond)
 	require.NoError(t, b.exp.Shutdown(context.Background()))
-	recs := readRecords(t, cfg.File.Path)
+	recs := readRecords(t, cfg.File.Get().Path)
 	require.Len(t, recs, 2)
 	for _, r := range recs {
 		assert.Equal(t, testgen.SessionID(1), r.SessionID)
@@ -282,15 +282,15 @@ func TestGracefulRestartKeepsRunningSessions(t *testing.T) {
 	parts := testgen.Split(testgen.Session(1, 6))
 	a.consume(t, parts[3:]...) // running: children so far, no root
 	require.NoError(t, a.exp.Shutdown(context.Background()))
-	assert.Empty(t, readRecords(t, cfg.File.Path), "no partial record at shutdown")
+	assert.Empty(t, readRecords(t, cfg.File.Get().Path), "no partial record at shutdown")
 	assert.NotEmpty(t, store.Keys("/sessions"))
 
 	b := startOn(t, cfg, host)
 	b.consume(t, parts[:3]...) // the rest of the session, root included
 	b.clock.Advance(testGrace)
-	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Path)) == 1 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Get().Path)) == 1 }, 10*time.Second, 5*time.Millisecond)
 	require.NoError(t, b.exp.Shutdown(context.Background()))
-	recs := readRecords(t, cfg.File.Path)
+	recs := readRecords(t, cfg.File.Get().Path)
 	require.Len(t, recs, 1)
 	assert.Equal(t, 0, recs[0].Revision)
 	assert.True(t, recs[0].Complete)

@@ -93,7 +93,7 @@ func sessionPipeline(tb testing.TB, w workload, dir string, run int) string {
 	ctx := context.Background()
 	f := sessionexporter.NewFactory()
 	cfg := f.CreateDefaultConfig().(*sessionexporter.Config)
-	cfg.File.Path = filepath.Join(dir, fmt.Sprintf("sessions-%d.jsonl", run))
+	cfg.File.GetOrInsertDefault().Path = filepath.Join(dir, fmt.Sprintf("sessions-%d.jsonl", run))
 	cfg.MaxSessions = 2 * w.sessions
 	cfg.GracePeriod = time.Millisecond
 	exp, err := f.CreateTraces(ctx, exportertest.NewNopSettings(component.MustNewType("session")), cfg)
@@ -101,7 +101,7 @@ func sessionPipeline(tb testing.TB, w workload, dir string, run int) string {
 	require.NoError(tb, exp.Start(ctx, componenttest.NewNopHost()))
 	w.feed(tb, exp)
 	require.NoError(tb, exp.Shutdown(ctx))
-	return cfg.File.Path
+	return cfg.File.Get().Path
 }
 
 // groupByTracePipeline: contrib groupbytraceprocessor (whole traces, as the

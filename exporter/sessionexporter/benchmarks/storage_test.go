@@ -42,7 +42,7 @@ func sessionStoragePipeline(tb testing.TB, w workload, dir string, run int) stri
 
 	f := sessionexporter.NewFactory()
 	cfg := f.CreateDefaultConfig().(*sessionexporter.Config)
-	cfg.File.Path = filepath.Join(dir, fmt.Sprintf("sessions-%d.jsonl", run))
+	cfg.File.GetOrInsertDefault().Path = filepath.Join(dir, fmt.Sprintf("sessions-%d.jsonl", run))
 	cfg.MaxSessions = 2 * w.sessions
 	cfg.GracePeriod = time.Millisecond
 	cfg.StorageID = &id
@@ -58,15 +58,15 @@ func sessionStoragePipeline(tb testing.TB, w workload, dir string, run int) stri
 	// in-memory pipeline's Shutdown does. The ticker emits every session
 	// within a few milliseconds of its last span.
 	deadline := time.Now().Add(30 * time.Second)
-	for countLines(tb, cfg.File.Path) < w.sessions {
+	for countLines(tb, cfg.File.Get().Path) < w.sessions {
 		if time.Now().After(deadline) {
-			tb.Fatalf("%d of %d records written", countLines(tb, cfg.File.Path), w.sessions)
+			tb.Fatalf("%d of %d records written", countLines(tb, cfg.File.Get().Path), w.sessions)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
 	require.NoError(tb, exp.Shutdown(ctx))
 	require.NoError(tb, ext.Shutdown(ctx))
-	return cfg.File.Path
+	return cfg.File.Get().Path
 }
 
 // TestStoragePipeline checks the storage pipeline delivers one record per

@@ -27,10 +27,14 @@ type FileConfig struct {
 	_ struct{}
 }
 
-// Validate checks the file sink's limits (the path is checked by the
-// exporter, only when the file sink is selected).
+// Validate checks the whole section. Every message names its key in full
+// (the collector prefixes only the first line of a joined error with the
+// section).
 func (c *FileConfig) Validate() error {
 	var errs error
+	if c.Path == "" {
+		errs = errors.Join(errs, errors.New("file.path must not be empty"))
+	}
 	if c.MaxMegabytes < 0 {
 		errs = errors.Join(errs, fmt.Errorf("file.max_megabytes must not be negative, got %d", c.MaxMegabytes))
 	}

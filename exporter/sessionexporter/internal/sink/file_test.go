@@ -109,6 +109,7 @@ func TestFileErrors(t *testing.T) {
 func TestFileConfigValidate(t *testing.T) {
 	assert.NoError(t, (&FileConfig{Path: "x"}).Validate())
 	err := (&FileConfig{MaxMegabytes: -1, MaxBackups: -1}).Validate()
+	assert.ErrorContains(t, err, "file.path must not be empty")
 	assert.ErrorContains(t, err, "file.max_megabytes must not be negative")
 	assert.ErrorContains(t, err, "file.max_backups must not be negative")
 }

@@ -27,6 +27,15 @@ type HTTPConfig struct {
 	_ struct{}
 }
 
+// Validate checks that the section names an endpoint; the client settings
+// validate themselves (confighttp).
+func (c *HTTPConfig) Validate() error {
+	if c.Endpoint == "" {
+		return errors.New("http.endpoint must not be empty")
+	}
+	return nil
+}
+
 // HTTP POSTs each batch of records as a JSON array to an endpoint.
 //
 // 2xx is success; 408, 429 and 5xx are retried (honouring Retry-After);

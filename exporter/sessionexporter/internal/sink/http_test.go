@@ -131,3 +131,10 @@ func TestRetryAfter(t *testing.T) {
 		assert.False(t, ok, v)
 	}
 }
+
+func TestHTTPConfigValidate(t *testing.T) {
+	assert.EqualError(t, (&HTTPConfig{}).Validate(), "http.endpoint must not be empty")
+	cfg := HTTPConfig{ClientConfig: confighttp.NewDefaultClientConfig()}
+	cfg.Endpoint = "https://records.example.internal/v1/sessions"
+	assert.NoError(t, cfg.Validate())
+}

@@ -21,7 +21,9 @@
 // every revision and leaves that to the reader).
 //
 // A new sink lives in its own file or subpackage (internal/sink/postgres),
-// implements Sink, and is selected in the exporter's config (sink: <name>).
+// implements Sink, and has a config section of its own that validates itself
+// completely; the exporter's Config holds it as an optional section and
+// lists it in Config.sinks.
 package sink
 
 import (

@@ -39,17 +39,17 @@ func NewDefaultConfig() Config {
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// Validate reports configuration errors without connecting. The collector
-// calls it whichever sink is selected, so an empty DSN is not an error here:
-// the exporter requires one when `sink: postgres` (see RequireDSN).
+// Validate checks the whole section without connecting. Every message names
+// its key in full (the collector prefixes only the first line of a joined
+// error with the section). It never prints the password.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.DSN != "" {
-		if _, err := pgxpool.ParseConfig(string(c.DSN)); err != nil {
-			// pgx redacts the password in parse errors; redact again in case
-			// its best effort did not recognise it.
-			errs = append(errs, fmt.Errorf("postgres.dsn is invalid: %w", redactErr(err, dsnPasswords(string(c.DSN)))))
-		}
+	if c.DSN == "" {
+		errs = append(errs, errors.New("postgres.dsn must not be empty"))
+	} else if _, err := pgxpool.ParseConfig(string(c.DSN)); err != nil {
+		// pgx redacts the password in parse errors; redact again in case
+		// its best effort did not recognise it.
+		errs = append(errs, fmt.Errorf("postgres.dsn is invalid: %w", redactErr(err, dsnPasswords(string(c.DSN)))))
 	}
 	if c.PasswordEnv != "" && !envName.MatchString(c.PasswordEnv) {
 		errs = append(errs, fmt.Errorf("postgres.password_env %q is not an environment variable name", c.PasswordEnv))
@@ -61,13 +61,4 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("postgres.timeout must be positive, got %s", c.Timeout))
 	}
 	return errors.Join(errs...)
-}
-
-// RequireDSN is the check the exporter adds when the postgres sink is
-// selected: a DSN must be configured.
-func (c *Config) RequireDSN() error {
-	if c.DSN == "" {
-		return errors.New("postgres.dsn must not be empty")
-	}
-	return nil
 }

@@ -28,7 +28,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "valid url", mutate: func(*Config) {}},
 		{name: "valid key=value", mutate: func(c *Config) { c.DSN = "host=127.0.0.1 port=5432 user=crewtrace dbname=sessions" }},
 		{name: "valid password_env", mutate: func(c *Config) { c.PasswordEnv = "CREWTRACE_PG_PASSWORD" }},
-		{name: "no dsn (another sink is selected)", mutate: func(c *Config) { c.DSN = "" }},
+		{name: "no dsn", mutate: func(c *Config) { c.DSN = "" }, wantErr: []string{"postgres.dsn must not be empty"}},
 		{
 			name:    "unparsable dsn",
 			mutate:  func(c *Config) { c.DSN = "postgres://crewtrace:s3cr3t-pw@127.0.0.1:notaport/db" },
@@ -59,13 +59,6 @@ func TestConfigValidate(t *testing.T) {
 			assert.NotContains(t, err.Error(), "s3cr3t-pw", "the password must be redacted")
 		})
 	}
-}
-
-func TestRequireDSN(t *testing.T) {
-	c := NewDefaultConfig()
-	assert.EqualError(t, c.RequireDSN(), "postgres.dsn must not be empty")
-	c.DSN = "postgres://127.0.0.1/db"
-	assert.NoError(t, c.RequireDSN())
 }
 
 func TestPasswordFromEnvironment(t *testing.T) {

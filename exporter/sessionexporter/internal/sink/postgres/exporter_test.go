@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -23,7 +24,7 @@ import (
 )
 
 // TestSessionExporterIntoPostgres runs the whole exporter — factory, config,
-// assembler, records queue, retry — with `sink: postgres`: spans in, rows out,
+// assembler, records queue, retry — with the postgres section: spans in, rows out,
 // and a late span revising a stored session.
 func TestSessionExporterIntoPostgres(t *testing.T) {
 	srv := postgres.SharedServer()
@@ -37,10 +38,10 @@ func TestSessionExporterIntoPostgres(t *testing.T) {
 	cfg := f.CreateDefaultConfig().(*sessionexporter.Config)
 	cfg.GracePeriod = 20 * time.Millisecond
 	cfg.SessionTimeout = time.Minute
-	cfg.Sink = sessionexporter.SinkPostgres
-	cfg.Postgres.DSN = configopaque.String(srv.DSNWithoutPassword(db))
-	cfg.Postgres.PasswordEnv = "CREWTRACE_TEST_PG_PASSWORD"
-	require.NoError(t, cfg.Validate())
+	pg := cfg.Postgres.GetOrInsertDefault()
+	pg.DSN = configopaque.String(srv.DSNWithoutPassword(db))
+	pg.PasswordEnv = "CREWTRACE_TEST_PG_PASSWORD"
+	require.NoError(t, confmap.Validate(cfg))
 
 	ctx := context.Background()
 	exp, err := f.CreateTraces(ctx, exportertest.NewNopSettings(metadata.Type), cfg)
