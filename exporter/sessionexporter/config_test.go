@@ -135,7 +135,7 @@ func TestSinkKeyRemoved(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	err := confmap.NewFromStringMap(map[string]any{"sink": "http", "http": map[string]any{"endpoint": "http://x"}}).Unmarshal(cfg)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "sink")
+	assert.Contains(t, err.Error(), "has invalid keys: sink")
 }
 
 func TestTickInterval(t *testing.T) {
