@@ -119,7 +119,8 @@ type sinkSection struct {
 }
 
 // sinks returns the sink sections that are set. Validate allows exactly one
-// for now; the exporter builds the first.
+// for now; it is a list so that writing to several sinks changes that check
+// and newSink, nothing else.
 func (c *Config) sinks() []sinkSection {
 	var out []sinkSection
 	if f := c.File.Get(); f != nil {
