@@ -1,6 +1,12 @@
 // Package spantest holds the span-inspection helpers the instrumentation
 // modules' tests share: the adapters assert the same contract (semconv), so
 // they read recorded spans the same way.
+//
+// The adapter modules import it from their tests only. That is why it may
+// stay internal to the root module: a module's tests are not built by the
+// programs that depend on it, so no version of an adapter fails to compile
+// for a user when this package changes (the reason the adapters' runtime
+// code uses the public instrumentation/llmhttp instead).
 package spantest
 
 import (

@@ -1,9 +1,10 @@
 // Package sse is an incremental parser of server-sent events: it is fed the
 // bytes of a response body as the application reads them and reports each
 // complete event, so that instrumentation can observe a stream without
-// buffering it or changing what the application reads. It is shared by the
-// LLM SDK adapters under instrumentation/ (Go's internal rule is by import
-// path: they are below github.com/crewtrace/crewtrace).
+// buffering it or changing what the application reads. Its user is
+// instrumentation/llmhttp, the adapters' core, in this module; the adapter
+// modules reach it only through that public package (no module imports
+// another module's internal/).
 package sse
 
 import "bytes"

@@ -192,7 +192,7 @@ func TestMessageStreamErrorEvent(t *testing.T) {
 
 	s := e.onlyLLMSpan(t)
 	assert.Equal(t, codes.Error, s.Status().Code)
-	assert.Equal(t, "anthropic: error event in stream: Overloaded", s.Status().Description)
+	assert.Equal(t, "anthropic: error in stream: Overloaded", s.Status().Description)
 	assert.Equal(t, "overloaded_error", spantest.GenAI(s)["error.type"])
 }
 

@@ -5,33 +5,45 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/crewtrace/crewtrace/internal/llmhttp"
+	"github.com/crewtrace/crewtrace/instrumentation/llmhttp"
+	"github.com/crewtrace/crewtrace/otelsession"
+	"github.com/crewtrace/crewtrace/semconv"
 )
 
-// isMessages reports whether req creates a message (POST .../v1/messages,
-// beta included; not count_tokens or batches). The path is matched on its
-// end so that a base URL with a prefix still matches.
-func isMessages(req *http.Request) bool {
-	if req.Method != http.MethodPost || req.URL == nil {
-		return false
+// api is the Anthropic Messages API as llmhttp needs to know it: the
+// endpoint recorded, and the shapes of its requests and responses.
+type api struct{}
+
+// Operation implements llmhttp.API: chat for a request that creates a
+// message (POST .../v1/messages, beta included; not count_tokens or
+// batches). The path is matched on its end so that a base URL with a prefix
+// still matches.
+func (api) Operation(req *http.Request) string {
+	if req.Method == http.MethodPost && req.URL != nil && strings.HasSuffix(strings.TrimSuffix(req.URL.Path, "/"), "/messages") {
+		return semconv.OperationChat
 	}
-	return strings.HasSuffix(strings.TrimSuffix(req.URL.Path, "/"), "/messages")
+	return ""
 }
 
-// request is what the middleware reads from a request body.
-type request struct {
-	llmhttp.RequestMeta
-	System   json.RawMessage `json:"system"`
-	Messages json.RawMessage `json:"messages"`
-}
-
-// prompt is the request's content as JSON: the messages, preceded by the
-// system prompt when there is one.
-func (r *request) prompt() string {
+// Prompt implements llmhttp.API: the request's messages as JSON, preceded by
+// the system prompt when there is one.
+func (api) Prompt(body []byte) string {
+	var r struct {
+		System   json.RawMessage `json:"system"`
+		Messages json.RawMessage `json:"messages"`
+	}
+	if json.Unmarshal(body, &r) != nil {
+		return ""
+	}
 	if len(r.System) == 0 {
 		return string(r.Messages)
 	}
 	return `{"system":` + string(r.System) + `,"messages":` + string(r.Messages) + `}`
+}
+
+// NewResponse implements llmhttp.API.
+func (api) NewResponse(_ *http.Request, capture bool) llmhttp.Response {
+	return &result{capture: capture}
 }
 
 // usage is a Messages API usage object. Every count is a pointer because a
@@ -43,10 +55,35 @@ type usage struct {
 	CacheReadInputTokens     *int `json:"cache_read_input_tokens"`
 }
 
-// apiErrorBody is the "error" object of an error response or error event.
-type apiErrorBody struct {
-	Type    string `json:"type"`
-	Message string `json:"message"`
+// tokens are the token counts of a message as the API reports them, each
+// the last value seen.
+type tokens struct {
+	input, output, cacheCreation, cacheRead int
+}
+
+// add takes the counts u carries.
+func (t *tokens) add(u *usage) {
+	if u == nil {
+		return
+	}
+	set := func(dst *int, v *int) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&t.input, u.InputTokens)
+	set(&t.output, u.OutputTokens)
+	set(&t.cacheCreation, u.CacheCreationInputTokens)
+	set(&t.cacheRead, u.CacheReadInputTokens)
+}
+
+// setTokens records t in resp: the one place where the API's counts become
+// token counts. Input tokens include the prompt-cache writes and reads,
+// which the API counts apart from input_tokens: gen_ai.usage.input_tokens
+// is all the input the model read.
+func (t *tokens) setTokens(resp *otelsession.LLMResponse) {
+	resp.InputTokens = t.input + t.cacheCreation + t.cacheRead
+	resp.OutputTokens = t.output
 }
 
 // message is a Message (a whole response, or the one a message_start event carries).
@@ -70,35 +107,20 @@ type streamEvent struct {
 		Text       string `json:"text"`
 		StopReason string `json:"stop_reason"`
 	} `json:"delta"`
-	Usage *usage        `json:"usage"`
-	Error *apiErrorBody `json:"error"`
+	Usage *usage             `json:"usage"`
+	Error *llmhttp.ErrorBody `json:"error"`
 }
 
-// result accumulates what a call's response says.
+// result accumulates what a call's response says. It is the call's
+// llmhttp.Response.
 type result struct {
 	capture    bool // gather the completion content
 	id, model  string
 	stopReason string
-	// token counts as the API reports them
-	input, output, cacheCreation, cacheRead int
-	content                                 strings.Builder
-	apiErr                                  *APIError
-	terminal                                bool // message_stop or an error event was seen
-}
-
-func (r *result) addUsage(u *usage) {
-	if u == nil {
-		return
-	}
-	set := func(dst *int, v *int) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	set(&r.input, u.InputTokens)
-	set(&r.output, u.OutputTokens)
-	set(&r.cacheCreation, u.CacheCreationInputTokens)
-	set(&r.cacheRead, u.CacheReadInputTokens)
+	tokens     tokens
+	content    strings.Builder
+	apiErr     *llmhttp.APIError
+	terminal   bool // message_stop or an error event was seen
 }
 
 func (r *result) addMessage(m *message) {
@@ -111,10 +133,18 @@ func (r *result) addMessage(m *message) {
 			r.content.WriteString(c.Text)
 		}
 	}
-	r.addUsage(m.Usage)
+	r.tokens.add(m.Usage)
 }
 
-// AddEvent records one event of a stream (llmhttp.Result).
+// AddBody implements llmhttp.Response.
+func (r *result) AddBody(body []byte) {
+	var m message
+	if json.Unmarshal(body, &m) == nil {
+		r.addMessage(&m)
+	}
+}
+
+// AddEvent implements llmhttp.Response.
 func (r *result) AddEvent(data []byte) {
 	var ev streamEvent
 	if err := json.Unmarshal(data, &ev); err != nil {
@@ -133,14 +163,31 @@ func (r *result) AddEvent(data []byte) {
 		if ev.Delta.StopReason != "" {
 			r.stopReason = ev.Delta.StopReason
 		}
-		r.addUsage(ev.Usage)
+		r.tokens.add(ev.Usage)
 	case "message_stop":
 		r.terminal = true
 	case "error":
-		r.apiErr = &APIError{}
-		if ev.Error != nil {
-			r.apiErr.Type, r.apiErr.Message = ev.Error.Type, ev.Error.Message
+		if ev.Error == nil {
+			ev.Error = &llmhttp.ErrorBody{}
 		}
+		r.apiErr = ev.Error.Err(DefaultProviderName, 0)
 		r.terminal = true
 	}
+}
+
+// Terminal implements llmhttp.Response.
+func (r *result) Terminal() bool { return r.terminal }
+
+// Outcome implements llmhttp.Response.
+func (r *result) Outcome() (otelsession.LLMResponse, *llmhttp.APIError) {
+	resp := otelsession.LLMResponse{
+		ResponseModel: r.model,
+		ResponseID:    r.id,
+		Completion:    r.content.String(),
+	}
+	if r.stopReason != "" {
+		resp.FinishReasons = []string{r.stopReason}
+	}
+	r.tokens.setTokens(&resp)
+	return resp, r.apiErr
 }

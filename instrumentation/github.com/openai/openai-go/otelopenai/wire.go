@@ -4,64 +4,76 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 
-	"github.com/crewtrace/crewtrace/internal/llmhttp"
+	"github.com/crewtrace/crewtrace/instrumentation/llmhttp"
+	"github.com/crewtrace/crewtrace/otelsession"
 	"github.com/crewtrace/crewtrace/semconv"
 )
 
-// operation is an instrumented endpoint of the OpenAI API.
-type operation int
+// api is the OpenAI API as llmhttp needs to know it: the endpoints recorded,
+// and the shapes of their requests and responses.
+type api struct{}
+
+// endpoint is an instrumented endpoint of the OpenAI API.
+type endpoint int
 
 const (
-	opNone      operation = iota
-	opChat                // POST chat/completions
-	opResponses           // POST responses
-	opEmbedding           // POST embeddings
+	none       endpoint = iota
+	chat                // POST chat/completions
+	responses           // POST responses
+	embeddings          // POST embeddings
 )
 
-// operationOf returns the instrumented operation a request calls, or opNone.
-// The path is matched on its end so that a base URL with a prefix (an
+// endpointOf returns the instrumented endpoint a request calls, or none. The
+// path is matched on its end so that a base URL with a prefix (an
 // OpenAI-compatible server under /v1, a proxy path) still matches.
-func operationOf(req *http.Request) operation {
+func endpointOf(req *http.Request) endpoint {
 	if req.Method != http.MethodPost || req.URL == nil {
-		return opNone
+		return none
 	}
 	p := strings.TrimSuffix(req.URL.Path, "/")
 	switch {
 	case strings.HasSuffix(p, "/chat/completions"):
-		return opChat
+		return chat
 	case strings.HasSuffix(p, "/responses"):
-		return opResponses
+		return responses
 	case strings.HasSuffix(p, "/embeddings"):
-		return opEmbedding
+		return embeddings
 	}
-	return opNone
+	return none
 }
 
-// name is the gen_ai.operation.name of op.
-func (op operation) name() string {
-	if op == opEmbedding {
+// Operation implements llmhttp.API.
+func (api) Operation(req *http.Request) string {
+	switch endpointOf(req) {
+	case chat, responses:
+		return semconv.OperationChat
+	case embeddings:
 		return semconv.OperationEmbeddings
 	}
-	return semconv.OperationChat
+	return ""
 }
 
-// request is what the middleware reads from a request body.
-type request struct {
-	llmhttp.RequestMeta
-	// Messages (chat) or Input (responses, embeddings) is the prompt content.
-	Messages json.RawMessage `json:"messages"`
-	Input    json.RawMessage `json:"input"`
-}
-
-// prompt is the request's content as JSON, or "" when it has none.
-func (r *request) prompt() string {
+// Prompt implements llmhttp.API: the request's messages (chat) or input
+// (responses, embeddings) as JSON.
+func (api) Prompt(body []byte) string {
+	var r struct {
+		Messages json.RawMessage `json:"messages"`
+		Input    json.RawMessage `json:"input"`
+	}
+	if json.Unmarshal(body, &r) != nil {
+		return ""
+	}
 	if len(r.Messages) > 0 {
 		return string(r.Messages)
 	}
 	return string(r.Input)
+}
+
+// NewResponse implements llmhttp.API.
+func (api) NewResponse(req *http.Request, capture bool) llmhttp.Response {
+	return &result{responses: endpointOf(req) == responses, capture: capture}
 }
 
 // usage covers both token-count spellings: chat completions and embeddings
@@ -74,22 +86,11 @@ type usage struct {
 	OutputTokens     int `json:"output_tokens"`
 }
 
-func (u *usage) input() int  { return u.PromptTokens + u.InputTokens }
-func (u *usage) output() int { return u.CompletionTokens + u.OutputTokens }
-
-// apiErrorBody is the "error" object of an error response or stream event.
-type apiErrorBody struct {
-	Message string          `json:"message"`
-	Type    string          `json:"type"`
-	Code    json.RawMessage `json:"code"`
-}
-
-func (e *apiErrorBody) toError(status int) *APIError {
-	code := string(bytes.Trim(e.Code, `"`))
-	if code == "null" {
-		code = ""
-	}
-	return &APIError{StatusCode: status, Type: e.Type, Code: code, Message: e.Message}
+// setTokens records the counts of u in resp: the one place where a usage
+// object becomes token counts.
+func (u *usage) setTokens(resp *otelsession.LLMResponse) {
+	resp.InputTokens = u.PromptTokens + u.InputTokens
+	resp.OutputTokens = u.CompletionTokens + u.OutputTokens
 }
 
 // choice is one choice of a chat completion or a chunk of one.
@@ -107,11 +108,11 @@ type choice struct {
 // responseObject is a chat completion, a chat completion chunk, a
 // create-embeddings response or a responses-API response.
 type responseObject struct {
-	ID      string        `json:"id"`
-	Model   string        `json:"model"`
-	Choices []choice      `json:"choices"`
-	Usage   *usage        `json:"usage"`
-	Error   *apiErrorBody `json:"error"`
+	ID      string             `json:"id"`
+	Model   string             `json:"model"`
+	Choices []choice           `json:"choices"`
+	Usage   *usage             `json:"usage"`
+	Error   *llmhttp.ErrorBody `json:"error"`
 	// Responses API.
 	Status            string `json:"status"`
 	IncompleteDetails *struct {
@@ -140,17 +141,17 @@ type streamEvent struct {
 const maxChoices = 128
 
 // result accumulates what a call's response says: from one JSON body or from
-// the events of a stream.
+// the events of a stream. It is the call's llmhttp.Response.
 type result struct {
-	op       operation
-	capture  bool
-	id       string
-	model    string
-	usage    usage
-	reasons  []string // finish reason by choice index
-	content  strings.Builder
-	apiErr   *APIError
-	terminal bool // the stream's end marker was seen
+	responses bool // a responses-API call
+	capture   bool // gather the completion content
+	id        string
+	model     string
+	usage     usage
+	reasons   []string // finish reason by choice index
+	content   strings.Builder
+	apiErr    *llmhttp.APIError
+	terminal  bool // the stream's end marker was seen
 }
 
 // addObject records a whole response object (a JSON body, a chunk, or the
@@ -181,7 +182,7 @@ func (r *result) addObject(o *responseObject, stream bool) {
 			}
 		}
 	}
-	if r.op == opResponses && o.Status != "" && o.Status != "in_progress" && o.Status != "queued" {
+	if r.responses && o.Status != "" && o.Status != "in_progress" && o.Status != "queued" {
 		reason := o.Status
 		if o.IncompleteDetails != nil && o.IncompleteDetails.Reason != "" {
 			reason = o.IncompleteDetails.Reason
@@ -196,11 +197,19 @@ func (r *result) addObject(o *responseObject, stream bool) {
 		}
 	}
 	if o.Error != nil && (o.Error.Message != "" || o.Error.Type != "" || len(o.Error.Code) > 0) {
-		r.apiErr = o.Error.toError(0)
+		r.apiErr = o.Error.Err(DefaultProviderName, 0)
 	}
 }
 
-// AddEvent records one event of a stream (llmhttp.Result).
+// AddBody implements llmhttp.Response.
+func (r *result) AddBody(body []byte) {
+	var o responseObject
+	if json.Unmarshal(body, &o) == nil {
+		r.addObject(&o, false)
+	}
+}
+
+// AddEvent implements llmhttp.Response.
 func (r *result) AddEvent(data []byte) {
 	if bytes.Equal(bytes.TrimSpace(data), []byte("[DONE]")) {
 		r.terminal = true
@@ -211,14 +220,13 @@ func (r *result) AddEvent(data []byte) {
 		return // not ours to judge: the SDK reports malformed events
 	}
 	switch {
-	case r.op != opResponses:
+	case !r.responses:
 		r.addObject(&ev.responseObject, true)
 		if r.apiErr != nil {
 			r.terminal = true
 		}
 	case ev.Type == "error":
-		code := string(bytes.Trim(ev.Code, `"`))
-		r.apiErr = &APIError{Type: "error", Code: code, Message: ev.Message}
+		r.apiErr = (&llmhttp.ErrorBody{Type: "error", Message: ev.Message, Code: ev.Code}).Err(DefaultProviderName, 0)
 		r.terminal = true
 	case ev.Type == "response.output_text.delta":
 		if r.capture {
@@ -233,6 +241,21 @@ func (r *result) AddEvent(data []byte) {
 	}
 }
 
+// Terminal implements llmhttp.Response.
+func (r *result) Terminal() bool { return r.terminal }
+
+// Outcome implements llmhttp.Response.
+func (r *result) Outcome() (otelsession.LLMResponse, *llmhttp.APIError) {
+	resp := otelsession.LLMResponse{
+		ResponseModel: r.model,
+		ResponseID:    r.id,
+		FinishReasons: r.finishReasons(),
+		Completion:    r.content.String(),
+	}
+	r.usage.setTokens(&resp)
+	return resp, r.apiErr
+}
+
 // finishReasons returns the finish reasons seen, in choice order.
 func (r *result) finishReasons() []string {
 	out := r.reasons[:0:0]
@@ -242,12 +265,4 @@ func (r *result) finishReasons() []string {
 		}
 	}
 	return out
-}
-
-// statusText renders an HTTP status for an error without a message.
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return strconv.Itoa(code) + " " + t
-	}
-	return strconv.Itoa(code)
 }

@@ -3,15 +3,12 @@ package llmhttp
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -19,73 +16,15 @@ import (
 	"github.com/crewtrace/crewtrace/otelsession"
 )
 
-const body = `{"model":"m","stream":true,"max_completion_tokens":7,"temperature":0.5,"messages":[{"role":"user","content":"hi"}]}`
-
-func TestReadRequestLeavesTheBody(t *testing.T) {
-	for _, getBody := range []bool{true, false} {
-		req, err := http.NewRequest(http.MethodPost, "http://x/v1/chat/completions", strings.NewReader(body))
-		require.NoError(t, err)
-		if !getBody {
-			req.GetBody = nil
-		}
-		var meta RequestMeta
-		ReadRequest(req, &meta)
-		assert.Equal(t, "m", meta.Model)
-		assert.True(t, meta.Stream)
-		rest, err := io.ReadAll(req.Body)
-		require.NoError(t, err)
-		assert.Equal(t, body, string(rest), "the SDK still reads the whole body (GetBody %v)", getBody)
-		assert.Equal(t, []attribute.KeyValue{
-			attribute.Int("gen_ai.request.max_tokens", 7),
-			attribute.Float64("gen_ai.request.temperature", 0.5),
-			attribute.Bool("gen_ai.request.stream", true),
-		}, meta.Attributes(meta.Stream))
-	}
-	var meta RequestMeta
-	req, err := http.NewRequest(http.MethodPost, "http://x/", strings.NewReader("not json"))
-	require.NoError(t, err)
-	ReadRequest(req, &meta)
-	assert.Equal(t, RequestMeta{}, meta, "an unparsable body leaves v as it is")
-	ReadRequest(&http.Request{Body: http.NoBody}, &meta)
-	assert.Empty(t, meta.Attributes(false), "no parameters, no attributes")
-}
-
-func TestBufferBody(t *testing.T) {
-	res := &http.Response{Body: io.NopCloser(strings.NewReader("0123456789"))}
-	b, err := BufferBody(res, 4)
-	require.NoError(t, err)
-	assert.Equal(t, "0123", string(b), "read up to the limit")
-	all, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	assert.Equal(t, "0123456789", string(all), "the body replays what was read, then the rest")
-
-	cut := errors.New("cut")
-	res = &http.Response{Body: io.NopCloser(io.MultiReader(strings.NewReader("ab"), &failReader{cut}))}
-	b, err = BufferBody(res, 0)
-	assert.ErrorIs(t, err, cut)
-	assert.Equal(t, "ab", string(b))
-	all, err = io.ReadAll(res.Body)
-	assert.ErrorIs(t, err, cut, "the SDK sees the same read error")
-	assert.Equal(t, "ab", string(all))
-}
-
-type failReader struct{ err error }
-
-func (r *failReader) Read([]byte) (int, error) { return 0, r.err }
-
-func TestIsEventStream(t *testing.T) {
-	assert.True(t, IsEventStream(http.Header{"Content-Type": {"text/event-stream; charset=utf-8"}}))
-	assert.False(t, IsEventStream(http.Header{"Content-Type": {"application/json"}}))
-	assert.False(t, IsEventStream(http.Header{}))
-}
-
-// lines is a Result that keeps the events' data; "END" is its end marker and
-// "ERR" an error event.
+// lines is a Response that keeps the events' data; "END" is its end marker
+// and "ERR" an error event.
 type lines struct {
 	data     []string
 	terminal bool
-	err      error
+	err      *APIError
 }
+
+func (l *lines) AddBody([]byte) {}
 
 func (l *lines) AddEvent(d []byte) {
 	l.data = append(l.data, string(d))
@@ -93,11 +32,11 @@ func (l *lines) AddEvent(d []byte) {
 	case "END":
 		l.terminal = true
 	case "ERR":
-		l.err, l.terminal = errors.New("error event"), true
+		l.err, l.terminal = &APIError{API: "test", Type: "overloaded", Message: "busy"}, true
 	}
 }
 func (l *lines) Terminal() bool { return l.terminal }
-func (l *lines) Outcome() (otelsession.LLMResponse, error) {
+func (l *lines) Outcome() (otelsession.LLMResponse, *APIError) {
 	return otelsession.LLMResponse{OutputTokens: len(l.data)}, l.err
 }
 
@@ -119,7 +58,7 @@ func streamSpan(t *testing.T, stream string, read func(io.ReadCloser), cancel bo
 	} else if strings.HasSuffix(stream, "!") {
 		src = io.MultiReader(strings.NewReader(strings.TrimSuffix(stream, "!")), &failReader{io.ErrUnexpectedEOF})
 	}
-	b := NewStreamBody(ctx, io.NopCloser(src), call, res, func(err error) error { return errors.Join(errors.New("cut"), err) })
+	b := newStreamBody(ctx, io.NopCloser(src), call, res, "test")
 	read(b)
 	require.NoError(t, sess.End(otelsession.Success, ""))
 	for _, s := range rec.Ended() {
@@ -157,7 +96,8 @@ func TestStreamBody(t *testing.T) {
 	t.Run("error event", func(t *testing.T) {
 		s, _ := streamSpan(t, "data: ERR\n\n", readAll, false)
 		assert.Equal(t, codes.Error, s.Status().Code)
-		assert.Equal(t, "error event", s.Status().Description)
+		assert.Equal(t, "test: error in stream: busy", s.Status().Description)
+		assert.Equal(t, "overloaded", attrMap(s)["error.type"])
 	})
 	t.Run("closed early", func(t *testing.T) {
 		s, res := streamSpan(t, "data: a\n\ndata: b\n\ndata: END\n\n", func(rc io.ReadCloser) {
@@ -177,7 +117,8 @@ func TestStreamBody(t *testing.T) {
 	t.Run("cut", func(t *testing.T) {
 		s, _ := streamSpan(t, "data: a\n\n!", readAll, false)
 		assert.Equal(t, codes.Error, s.Status().Code)
-		assert.Contains(t, s.Status().Description, "cut")
+		assert.Equal(t, "test: stream cut before its end: unexpected EOF", s.Status().Description)
+		assert.Equal(t, "stream_cut", attrMap(s)["error.type"])
 		assert.NotContains(t, attrMap(s), "crewtrace.llm.stream.abandoned")
 	})
 	t.Run("reads pass through unchanged", func(t *testing.T) {
@@ -186,4 +127,11 @@ func TestStreamBody(t *testing.T) {
 		streamSpan(t, stream, func(rc io.ReadCloser) { _, _ = io.Copy(&got, rc); _ = rc.Close() }, false)
 		assert.Equal(t, stream, got.String())
 	})
+}
+
+func TestStreamCutError(t *testing.T) {
+	err := error(&streamCutError{api: "x", err: io.ErrUnexpectedEOF})
+	assert.ErrorIs(t, err, ErrStreamCut)
+	assert.ErrorIs(t, err, io.ErrUnexpectedEOF, "the read error is kept")
+	assert.Equal(t, "x: stream cut before its end: unexpected EOF", err.Error())
 }
