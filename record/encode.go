@@ -31,6 +31,8 @@ func (e *Encoder) Encode(r *Record) ([]byte, error) {
 	b = strconv.AppendInt(b, int64(r.Revision), 10)
 	b = appendKey(b, "trace_id")
 	b = appendString(b, r.TraceID)
+	b = appendKey(b, "source")
+	b = appendString(b, r.Source)
 	b = appendKey(b, "name")
 	b = appendString(b, r.Name)
 	b = appendKey(b, "tags")
@@ -71,6 +73,10 @@ func (e *Encoder) Encode(r *Record) ([]byte, error) {
 	b = appendTokens(b, &r.Tokens)
 	b = appendKey(b, "agents")
 	b = appendAgents(b, r.Agents)
+	b = appendKey(b, "models")
+	b = appendModels(b, r.Models)
+	b = appendKey(b, "tools")
+	b = appendTools(b, r.Tools)
 	b = appendKey(b, "events")
 	if b, err = e.appendEvents(b, r.Events); err != nil {
 		return nil, e.fail(r, err)
@@ -131,7 +137,57 @@ func appendTokens(b []byte, t *Tokens) []byte {
 	b = strconv.AppendInt(b, t.Output, 10)
 	b = appendKey(b, "total")
 	b = strconv.AppendInt(b, t.Total, 10)
+	b = appendKey(b, "cache_read")
+	b = strconv.AppendInt(b, t.CacheRead, 10)
+	b = appendKey(b, "cache_write")
+	b = strconv.AppendInt(b, t.CacheWrite, 10)
+	b = appendKey(b, "reasoning")
+	b = strconv.AppendInt(b, t.Reasoning, 10)
 	return append(b, '}')
+}
+
+func appendModels(b []byte, ms []Model) []byte {
+	if ms == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i := range ms {
+		m := &ms[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"provider":`...)
+		b = appendString(b, m.Provider)
+		b = appendKey(b, "model")
+		b = appendString(b, m.Model)
+		b = appendKey(b, "llm_calls")
+		b = strconv.AppendInt(b, int64(m.LLMCalls), 10)
+		b = appendKey(b, "tokens")
+		b = appendTokens(b, &m.Tokens)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+func appendTools(b []byte, ts []Tool) []byte {
+	if ts == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i := range ts {
+		t := &ts[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendString(b, t.Name)
+		b = appendKey(b, "calls")
+		b = strconv.AppendInt(b, int64(t.Calls), 10)
+		b = appendKey(b, "errors")
+		b = strconv.AppendInt(b, int64(t.Errors), 10)
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }
 
 func appendAgents(b []byte, as []Agent) []byte {

@@ -27,8 +27,10 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 			EndState:   s, EndReason: s, Complete: i%2 == 0, FlushReason: s, EmittedAt: ts.In(time.FixedZone("x", 3600)),
 			Resource: map[string]any{s: s, "b": true, "i": int64(-7), "f": 2.5, "nil": nil,
 				"list": []any{s, int64(1), []any{}, map[string]any{"k": s}}, "bytes": []byte(s)},
-			SpanCount: i, Counts: Counts{1, 2, 3, 4, 5, 6}, Tokens: Tokens{7, 8, 15},
-			Agents: []Agent{{ID: s, Name: s, SpanCount: 1, LLMCalls: 2, ToolCalls: 3, Tokens: Tokens{1, 2, 3}, Errors: 4}},
+			SpanCount: i, Counts: Counts{1, 2, 3, 4, 5, 6}, Tokens: Tokens{Input: 7, Output: 8, Total: 15, CacheRead: 2, CacheWrite: 1, Reasoning: 3}, Source: s,
+			Agents: []Agent{{ID: s, Name: s, SpanCount: 1, LLMCalls: 2, ToolCalls: 3, Tokens: Tokens{Input: 1, Output: 2, Total: 3}, Errors: 4}},
+			Models: []Model{{Provider: s, Model: s, LLMCalls: 2, Tokens: Tokens{Input: 5, CacheRead: 4}}, {}},
+			Tools:  []Tool{{Name: s, Calls: 3, Errors: 1}},
 			Events: []Event{
 				{Kind: s, Type: s, Time: ts, AgentID: s, AgentName: s, Returns: s, Params: map[string]any{s: int(3), "z": s}, ErrorType: s, Message: s},
 				{Kind: "event"},

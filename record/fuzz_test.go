@@ -37,8 +37,11 @@ func FuzzEncoderMatchesEncodingJSON(f *testing.F) {
 				s: s2, s2: fl, "i": n, "b": b, "nil": nil, "bytes": []byte(s),
 				"list": []any{s, n, fl, []any{}, map[string]any{s2: s}}, "int": int(n), "f32": float32(fl),
 			},
-			SpanCount: int(n), Counts: Counts{int(n), 1, 2, 3, 4, 5}, Tokens: Tokens{n, -n, 0},
+			SpanCount: int(n), Counts: Counts{int(n), 1, 2, 3, 4, 5}, Tokens: Tokens{Input: n, Output: -n, CacheRead: n, Reasoning: -n},
+			Source: s2,
 			Agents: []Agent{{ID: s, Name: s2, SpanCount: int(n), Tokens: Tokens{Input: n}}},
+			Models: []Model{{Provider: s, Model: s2, LLMCalls: int(n), Tokens: Tokens{CacheWrite: n}}},
+			Tools:  []Tool{{Name: s2, Calls: int(n), Errors: 1}},
 			Events: []Event{
 				{Kind: s, Type: s2, Time: ts, AgentID: s, AgentName: s2, Returns: s, Params: map[string]any{s: fl, s2: n}, ErrorType: s2, Message: s},
 				{Kind: s2, Time: far},
@@ -46,7 +49,7 @@ func FuzzEncoderMatchesEncodingJSON(f *testing.F) {
 			TraceURL: s2,
 		}
 		if b {
-			r.Tags, r.Agents, r.Events, r.Resource = nil, nil, nil, nil
+			r.Tags, r.Agents, r.Models, r.Tools, r.Events, r.Resource = nil, nil, nil, nil, nil, nil
 		}
 		want, werr := json.Marshal(&r)
 		var e Encoder

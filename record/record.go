@@ -1,14 +1,16 @@
 // Package record defines the session record: the versioned JSON document the
-// session exporter writes, one per session (and one more per revision).
+// session exporter writes, one per trace of a session (and one more per
+// revision). Traces that share a session ID are one session: a store
+// combines a session's records (see SessionID).
 // Everything that reads records — the stores, the viewer, a consumer of the
 // HTTP sink written in Go — decodes them with this package.
 //
 // The schema is versioned by SchemaVersion. Adding an optional field keeps the
 // version; renaming, removing or changing the meaning of a field bumps it.
 // Decode reads every version ever written (see Encoded.Decode).
-// Records are keyed by SessionID and Revision: a sink that stores records
-// keeps, per session, the one with the highest revision, which makes replays
-// and retries idempotent.
+// Records are keyed by SessionID, TraceID and Revision: a sink that stores
+// records keeps, per trace of a session, the one with the highest revision,
+// which makes replays and retries idempotent.
 package record
 
 import (
@@ -22,7 +24,10 @@ import (
 // SchemaVersion is the version of the record schema written in every record.
 //
 //   - 1: the first schema.
-//   - 2: error_count removed; counts.errors holds the same number.
+//   - 2: error_count removed; counts.errors holds the same number. Added:
+//     source; tokens.cache_read, cache_write and reasoning (in every tokens
+//     object); models; tools. A version 2 record without them reads them
+//     as zero and empty.
 const SchemaVersion = 2
 
 // Flush reasons: why a record was emitted when it was.
@@ -41,13 +46,25 @@ const (
 type Record struct {
 	// SchemaVersion is SchemaVersion at the time of writing.
 	SchemaVersion int `json:"schema_version"`
-	// SessionID is the session's session.id (the trace ID in hex when no span carries one).
+	// SessionID is the session ID the trace's spans carry, in any
+	// convention (session.id, gen_ai.conversation.id, langfuse.session.id,
+	// an OpenLLMetry association property or AI SDK metadata entry named
+	// session_id, sessionId ...); the root span's when spans disagree; the
+	// trace ID in hex when no span carries one. Records of several traces
+	// with one SessionID are one session.
 	SessionID string `json:"session_id"`
-	// Revision is 0 for the first record of a session and +1 for every later one.
+	// Revision is 0 for the first record of a trace and +1 for every later one.
 	Revision int `json:"revision"`
-	// TraceID is the session's trace ID in lowercase hex.
+	// TraceID is the trace's ID in lowercase hex: the record covers this trace.
 	TraceID string `json:"trace_id"`
-	// Name is the session name (crewtrace.session.name on the root span).
+	// Source names the instrumentation convention the trace was read in:
+	// crewtrace, otel_genai, openinference, openllmetry, langfuse,
+	// vercel_ai; empty when no span was in any.
+	Source string `json:"source"`
+	// Name is the session name: crewtrace.session.name on a crewtrace
+	// session span, else the name the root span states in its convention
+	// (gen_ai.workflow.name, traceloop.workflow.name, langfuse.trace.name,
+	// ai.telemetry.functionId), else its agent's name, else its span name.
 	Name string `json:"name"`
 	// Tags are the session tags (crewtrace.session.tags), never null.
 	Tags []string `json:"tags"`
@@ -57,9 +74,12 @@ type Record struct {
 	EndTime time.Time `json:"end_time"`
 	// DurationMs is EndTime-StartTime in milliseconds.
 	DurationMs float64 `json:"duration_ms"`
-	// EndState is Success, Fail or Indeterminate.
+	// EndState is Success, Fail or Indeterminate: crewtrace's end state on
+	// its session span; for other conventions Fail when the root span or an
+	// agent span failed, else Success; Indeterminate without a root.
 	EndState string `json:"end_state"`
-	// EndReason is the reason given at session end (or why the state is unknown).
+	// EndReason is the reason given at session end, the failed span's error
+	// for other conventions (or why the state is unknown).
 	EndReason string `json:"end_reason"`
 	// Complete is true when the session root span was received.
 	Complete bool `json:"complete"`
@@ -77,6 +97,12 @@ type Record struct {
 	Tokens Tokens `json:"tokens"`
 	// Agents lists the session's agents in order of first start.
 	Agents []Agent `json:"agents"`
+	// Models lists the models the LLM calls used, in order of first
+	// arrival, with each one's calls and tokens (at most 64 models; LLM
+	// calls with a model beyond them or with none count in Counts only).
+	Models []Model `json:"models"`
+	// Tools lists the tools called, in order of first arrival.
+	Tools []Tool `json:"tools"`
 	// Events lists the session events in time order.
 	Events []Event `json:"events"`
 	// TraceURL links to the trace in the Jaeger UI; empty when no base is configured.
@@ -101,14 +127,45 @@ type Counts struct {
 	Errors int `json:"errors"`
 }
 
-// Tokens totals token usage.
+// Tokens totals token usage over LLM spans, in the GenAI convention's terms
+// whatever the convention read.
 type Tokens struct {
-	// Input is the sum of gen_ai.usage.input_tokens.
+	// Input is the sum of input tokens (gen_ai.usage.input_tokens), cache
+	// reads and writes included.
 	Input int64 `json:"input"`
-	// Output is the sum of gen_ai.usage.output_tokens.
+	// Output is the sum of output tokens (gen_ai.usage.output_tokens),
+	// reasoning included.
 	Output int64 `json:"output"`
 	// Total is Input+Output.
 	Total int64 `json:"total"`
+	// CacheRead is the part of Input served from a provider cache.
+	CacheRead int64 `json:"cache_read"`
+	// CacheWrite is the part of Input written to a provider cache.
+	CacheWrite int64 `json:"cache_write"`
+	// Reasoning is the part of Output spent on reasoning.
+	Reasoning int64 `json:"reasoning"`
+}
+
+// Model is the rollup of the LLM calls that used one model.
+type Model struct {
+	// Provider is gen_ai.provider.name (or the convention's provider key).
+	Provider string `json:"provider"`
+	// Model is the response model, else the request model.
+	Model string `json:"model"`
+	// LLMCalls is the number of LLM spans with this provider and model.
+	LLMCalls int `json:"llm_calls"`
+	// Tokens totals their token usage.
+	Tokens Tokens `json:"tokens"`
+}
+
+// Tool is the rollup of one tool's calls.
+type Tool struct {
+	// Name is gen_ai.tool.name (or the convention's tool name).
+	Name string `json:"name"`
+	// Calls is the number of tool spans with this name.
+	Calls int `json:"calls"`
+	// Errors counts the errors of those spans, as Counts.Errors.
+	Errors int `json:"errors"`
 }
 
 // Agent is the rollup of one agent's spans (the agent span and its descendants

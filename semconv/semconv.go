@@ -59,6 +59,18 @@ const (
 	InputTokensKey = genai.GenAIUsageInputTokensKey
 	// OutputTokensKey is gen_ai.usage.output_tokens on LLM spans.
 	OutputTokensKey = genai.GenAIUsageOutputTokensKey
+	// CacheReadInputTokensKey is gen_ai.usage.cache_read.input_tokens: input
+	// tokens served from a provider-managed cache. The convention counts
+	// them in InputTokensKey too.
+	CacheReadInputTokensKey = genai.GenAIUsageCacheReadInputTokensKey
+	// CacheCreationInputTokensKey is gen_ai.usage.cache_creation.input_tokens:
+	// input tokens written to a provider-managed cache. The convention
+	// counts them in InputTokensKey too.
+	CacheCreationInputTokensKey = genai.GenAIUsageCacheCreationInputTokensKey
+	// ReasoningOutputTokensKey is gen_ai.usage.reasoning.output_tokens:
+	// output tokens spent on reasoning. The convention counts them in
+	// OutputTokensKey too.
+	ReasoningOutputTokensKey = genai.GenAIUsageReasoningOutputTokensKey
 	// InputMessagesKey holds prompt content (opt-in, truncated).
 	InputMessagesKey = genai.GenAIInputMessagesKey
 	// OutputMessagesKey holds completion content (opt-in, truncated).

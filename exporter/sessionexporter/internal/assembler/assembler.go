@@ -5,15 +5,21 @@
 // exporter drives it with a ticker and tests drive it by hand. An Assembler is
 // not safe for concurrent use; the exporter serialises calls.
 //
+// Each span is read through the normaliser (internal/dialect), so a trace
+// written in any convention it knows is a session: a trace is one when a
+// span is crewtrace's session span, or when it looks like a session — a span
+// carries a session ID, or is an agent, LLM call, tool call or workflow in
+// any convention. Its root is the crewtrace session span, else the trace's
+// root span (the one without parent).
+//
 // Lifecycle of a trace:
 //   - spans are buffered by trace ID as compact summaries, deduplicated by span ID;
-//   - once the session root (crewtrace.span.kind=session) has arrived and
-//     GracePeriod has passed since the trace's last new span, the session is
-//     emitted (revision 0);
+//   - once the session's root has arrived and GracePeriod has passed since
+//     the trace's last new span, the session is emitted (revision 0);
 //   - without a root, SessionTimeout after the last new span the trace is
-//     emitted as incomplete if it looks like a session (a span carries
-//     session.id or a crewtrace span kind) or IncludeRootless is set, and
-//     otherwise ignored and counted;
+//     emitted as incomplete if it looks like a session or IncludeRootless is
+//     set, and otherwise ignored and counted (a trace whose root span has
+//     arrived but which does not look like a session waits as long);
 //   - an emitted session is retained for SessionTimeout after its emission: a
 //     new span in that window makes it pending again and it is emitted as the
 //     next revision; after that window only its trace ID is remembered (up to
@@ -39,6 +45,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/dialect"
 	"github.com/crewtrace/crewtrace/record"
 )
 
@@ -56,7 +63,7 @@ type Config struct {
 	// MaxSpans bounds the span summaries held over all traces.
 	MaxSpans int
 	// IncludeRootless emits records for traces that never had a session root
-	// and carry no crewtrace attribute, instead of ignoring them.
+	// and do not look like a session, instead of ignoring them.
 	IncludeRootless bool
 	// TraceURLBase is the Jaeger UI base URL; records get TraceURLBase/trace/<id>.
 	TraceURLBase string
@@ -91,14 +98,22 @@ type Result struct {
 
 // session is the state of one trace.
 type session struct {
-	traceID   pcommon.TraceID
-	spans     []span
-	index     map[pcommon.SpanID]int32 // built once spans outgrow a linear scan
-	root      *root
-	rootIdx   int
+	traceID pcommon.TraceID
+	spans   []span
+	index   map[pcommon.SpanID]int32 // built once spans outgrow a linear scan
+	root    *root                    // the crewtrace session span's
+	rootIdx int
+	top     *root // the trace's root span's (no parent), earliest start first
+	topIdx  int
+	// looksLike is true once a span carries a session ID or is an agent,
+	// LLM call, tool call or workflow in any convention.
+	looksLike bool
+	sources   dialect.Sources // conventions that classified the spans
 	resource  map[string]any
 	sessionID string
-	crewtrace bool // some span carries session.id or a crewtrace span kind
+	idRank    uint8            // where sessionID came from: idFromSpan, idFromTop, idFromRoot
+	models    []model          // distinct (provider, model) of LLM spans, by first arrival
+	messages  map[int32]string // why failed spans failed, by span index
 	firstSeen int64
 	lastSeen  int64
 	emitted   int64 // when the last record was emitted
@@ -185,14 +200,14 @@ func (a *Assembler) addSpan(s ptrace.Span, res pcommon.Resource, now int64, out 
 			out.LateSpans++
 			return
 		}
-		ss = &session{traceID: tid, firstSeen: now, rootIdx: -1}
+		ss = &session{traceID: tid, firstSeen: now, rootIdx: -1, topIdx: -1}
 		a.sessions[tid] = ss
 	} else if ss.has(s.SpanID()) {
 		out.DuplicateSpans++
 		return
 	}
 
-	sp, sessionID, rt := summarise(s)
+	sp, f := summarise(s)
 	if sp.badTime {
 		out.BadTimestamps++
 	}
@@ -200,24 +215,41 @@ func (a *Assembler) addSpan(s ptrace.Span, res pcommon.Resource, now int64, out 
 		ss.spans = slices.Grow(ss.spans, int(n))
 		a.batch[tid] = 0
 	}
+	if f.model != "" || f.provider != "" {
+		sp.model = ss.modelIndex(f.provider, f.model)
+	}
 	ss.add(sp)
 	a.spans++
-	if sessionID != "" || sp.kind != kindOther {
-		ss.crewtrace = true
-	}
-	if rt != nil && ss.root == nil {
-		ss.root, ss.rootIdx = rt, len(ss.spans)-1
-		ss.resource = rawMap(res.Attributes())
-		if sessionID != "" {
-			ss.sessionID = sessionID
+	idx := len(ss.spans) - 1
+	if sp.statusErr && f.message != "" {
+		if ss.messages == nil {
+			ss.messages = make(map[int32]string)
 		}
+		ss.messages[int32(idx)] = f.message
+	}
+	ss.sources.Add(sp.source)
+	if f.sessionID != "" || sp.kind != kindOther {
+		ss.looksLike = true
+	}
+	switch rt := f.root; {
+	case rt == nil:
+	case rt.crewtrace:
+		if ss.root == nil {
+			ss.root, ss.rootIdx = rt, idx
+			ss.resource = rawMap(res.Attributes())
+			ss.setSessionID(f.sessionID, idFromRoot)
+		}
+	case ss.top == nil || (!sp.badTime && (ss.spans[ss.topIdx].badTime || sp.start < ss.spans[ss.topIdx].start)):
+		ss.top, ss.topIdx = rt, idx
+		if ss.root == nil {
+			ss.resource = rawMap(res.Attributes())
+		}
+		ss.setSessionID(f.sessionID, idFromTop)
 	}
 	if ss.resource == nil {
 		ss.resource = rawMap(res.Attributes())
 	}
-	if ss.sessionID == "" {
-		ss.sessionID = sessionID
-	}
+	ss.setSessionID(f.sessionID, idFromSpan)
 	ss.lastSeen = now
 	if !ss.pending {
 		a.makePending(ss)
@@ -264,9 +296,9 @@ func (a *Assembler) enforceLimits(now int64, out *Result) {
 }
 
 // ignorable reports whether a pending trace gets no record: no session
-// root, no crewtrace attribute, never emitted, and include_rootless off.
+// root, does not look like a session, never emitted, and include_rootless off.
 func (a *Assembler) ignorable(ss *session) bool {
-	return ss.root == nil && !ss.crewtrace && !a.cfg.IncludeRootless && ss.revision == 0
+	return ss.root == nil && !ss.looksLike && !a.cfg.IncludeRootless && ss.revision == 0
 }
 
 func (a *Assembler) overLimit() bool {
@@ -285,11 +317,11 @@ func (a *Assembler) Tick(now time.Time) Result {
 		ss := e.Value.(*session)
 		idle := t - ss.lastSeen
 		switch {
-		case ss.root != nil && idle >= grace:
+		case ss.hasRoot() && idle >= grace:
 			res.Records = append(res.Records, a.build(ss, record.FlushGracePeriod, t))
 			a.retain(ss, t)
-		case ss.root == nil && idle >= timeout:
-			if ss.crewtrace || a.cfg.IncludeRootless || ss.revision > 0 {
+		case !ss.hasRoot() && idle >= timeout:
+			if ss.looksLike || a.cfg.IncludeRootless || ss.revision > 0 {
 				res.Records = append(res.Records, a.build(ss, record.FlushSessionTimeout, t))
 				a.retain(ss, t)
 			} else {
@@ -424,6 +456,65 @@ func (ss *session) add(sp span) {
 	case ss.index != nil:
 		ss.index[sp.id] = int32(n - 1)
 	}
+}
+
+// sessionRoot returns the session's root and its span index: the crewtrace
+// session span, else the trace's root span once the trace looks like a
+// session; nil when it has none (yet).
+func (ss *session) sessionRoot() (*root, int) {
+	if ss.root != nil {
+		return ss.root, ss.rootIdx
+	}
+	if ss.top != nil && ss.looksLike {
+		return ss.top, ss.topIdx
+	}
+	return nil, -1
+}
+
+// hasRoot reports whether the session's root has arrived.
+func (ss *session) hasRoot() bool {
+	rt, _ := ss.sessionRoot()
+	return rt != nil
+}
+
+// Where a session ID came from, lowest first: a later one replaces an
+// earlier one only from a better place, so the root's ID wins when spans
+// of one trace disagree.
+const (
+	idFromSpan uint8 = iota + 1
+	idFromTop
+	idFromRoot
+)
+
+// setSessionID records id as the session's ID if it comes from a better
+// place than the one held.
+func (ss *session) setSessionID(id string, from uint8) {
+	if id != "" && from > ss.idRank {
+		ss.sessionID, ss.idRank = id, from
+	}
+}
+
+// model is one distinct model the session's LLM calls used.
+type model struct{ provider, name string }
+
+// maxModels bounds the distinct models kept per session; an LLM span with a
+// further model is counted without one (no client can grow this list
+// without bound).
+const maxModels = 64
+
+// modelIndex returns the index of (provider, name) in the session's models,
+// adding it if new; -1 once maxModels are held.
+func (ss *session) modelIndex(provider, name string) int16 {
+	for i, m := range ss.models {
+		if m.provider == provider && m.name == name {
+			return int16(i)
+		}
+	}
+	if len(ss.models) >= maxModels {
+		return -1
+	}
+	ss.models = append(ss.models, model{provider, name})
+	return int16(len(ss.models) - 1)
 }
 
 // sessionIDOf returns the record key of a session.

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/dialect"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/testgen"
 	"github.com/crewtrace/crewtrace/record"
 	"github.com/crewtrace/crewtrace/semconv"
@@ -41,6 +42,7 @@ func goldenRecord(revision int, reason string, emitted time.Duration) record.Rec
 		SessionID:     "00000000-0000-4000-8000-000000000001",
 		Revision:      revision,
 		TraceID:       "0000000000c0ffee0000000000000001",
+		Source:        "crewtrace",
 		Name:          "triage",
 		Tags:          []string{"urgent", "email"},
 		StartTime:     base,
@@ -59,6 +61,11 @@ func goldenRecord(revision int, reason string, emitted time.Duration) record.Rec
 			{ID: researcher, Name: "researcher", SpanCount: 3, LLMCalls: 1, ToolCalls: 1, Tokens: record.Tokens{Input: 100, Output: 20, Total: 120}},
 			{ID: writer, Name: "writer", SpanCount: 4, LLMCalls: 1, ToolCalls: 1, Tokens: record.Tokens{Input: 50, Output: 10, Total: 60}, Errors: 1},
 		},
+		Models: []record.Model{
+			{Provider: "openai", Model: "gpt-4o", LLMCalls: 1, Tokens: record.Tokens{Input: 100, Output: 20, Total: 120}},
+			{Provider: "openai", Model: "gpt-4o-mini", LLMCalls: 1, Tokens: record.Tokens{Input: 50, Output: 10, Total: 60}},
+		},
+		Tools: []record.Tool{{Name: "search", Calls: 1}, {Name: "send", Calls: 1, Errors: 1}},
 		Events: []record.Event{
 			{Kind: "event", Type: "started", Time: base.Add(100 * time.Millisecond), Params: map[string]any{"inbox": "support", "unread": int64(3)}},
 			{Kind: "action", Type: "search", Time: base.Add(3500 * time.Millisecond), AgentID: researcher, AgentName: "researcher", Returns: "3 hits"},
@@ -329,7 +336,7 @@ func TestAssembler(t *testing.T) {
 				Tags: []string{}, StartTime: testgen.Base, EndTime: testgen.Base.Add(2 * time.Millisecond), DurationMs: 2,
 				EndState: "Indeterminate", EndReason: "session root span not received", FlushReason: record.FlushSessionTimeout,
 				EmittedAt: t0.Add(timeout), Resource: map[string]any{"service.name": "other-service"}, SpanCount: 2,
-				Agents: []record.Agent{}, Events: []record.Event{},
+				Agents: []record.Agent{}, Models: []record.Model{}, Tools: []record.Tool{}, Events: []record.Event{},
 				TraceURL: "http://jaeger:16686/trace/0000000000c0ffee0000000000000004",
 			}}},
 		},
@@ -367,13 +374,15 @@ func sessionRecord(i, n int, reason string, emitted time.Duration) record.Record
 	agentID := testgen.AgentID(i, 0)
 	tid := testgen.TraceID(i)
 	return record.Record{
-		SchemaVersion: record.SchemaVersion, SessionID: testgen.SessionID(i), TraceID: tid.String(), Name: "bench", Tags: []string{},
+		SchemaVersion: record.SchemaVersion, SessionID: testgen.SessionID(i), TraceID: tid.String(), Source: "crewtrace", Name: "bench", Tags: []string{},
 		StartTime: base, EndTime: base.Add(70 * time.Millisecond), DurationMs: 70,
 		EndState: "Success", Complete: true, FlushReason: reason, EmittedAt: t0.Add(emitted),
 		Resource: map[string]any{"service.name": "bench-crew"}, SpanCount: 6,
 		Counts: record.Counts{Agents: 1, LLMCalls: 2, ToolCalls: 2, Actions: 2},
 		Tokens: record.Tokens{Input: 200, Output: 40, Total: 240},
 		Agents: []record.Agent{{ID: agentID, Name: "agent-0", SpanCount: 5, LLMCalls: 2, ToolCalls: 2, Tokens: record.Tokens{Input: 200, Output: 40, Total: 240}}},
+		Models: []record.Model{{Provider: "openai", Model: "gpt-4o", LLMCalls: 2, Tokens: record.Tokens{Input: 200, Output: 40, Total: 240}}},
+		Tools:  []record.Tool{{Name: "search", Calls: 2}},
 		Events: []record.Event{
 			{Kind: "action", Type: "lookup", Time: base.Add(32500 * time.Microsecond), AgentID: agentID, AgentName: "agent-0", Params: map[string]any{"query": "q"}},
 			{Kind: "action", Type: "lookup", Time: base.Add(52500 * time.Microsecond), AgentID: agentID, AgentName: "agent-0", Params: map[string]any{"query": "q"}},
@@ -482,28 +491,23 @@ func TestLargeSessionDedup(t *testing.T) {
 	assert.Equal(t, 200, got.DuplicateSpans)
 }
 
-// A span's kind comes from crewtrace.span.kind, or failing that from
-// gen_ai.operation.name: every GenAI LLM operation counts as an LLM call.
-func TestClassify(t *testing.T) {
+// The normaliser's kinds map to the assembler's: only crewtrace's session
+// span is a session root by itself; another convention's workflow span makes
+// its trace a session without being its root.
+func TestKindOf(t *testing.T) {
 	for _, tt := range []struct {
-		spanKind, operation string
-		want                uint8
+		kind dialect.Kind
+		src  dialect.Source
+		want uint8
 	}{
-		{semconv.SpanKindSession, "", kindSession},
-		{semconv.SpanKindAgent, "", kindAgent},
-		{semconv.SpanKindLLM, "", kindLLM},
-		{semconv.SpanKindTool, "", kindTool},
-		{semconv.SpanKindTool, semconv.OperationChat, kindTool},
-		{"", semconv.OperationInvokeAgent, kindAgent},
-		{"", semconv.OperationChat, kindLLM},
-		{"", semconv.OperationEmbeddings, kindLLM},
-		{"", semconv.OperationTextCompletion, kindLLM},
-		{"", semconv.OperationGenerateContent, kindLLM},
-		{"", semconv.OperationExecuteTool, kindTool},
-		{"", semconv.OperationInvokeWorkflow, kindOther},
-		{"", "", kindOther},
-		{"unknown", "unknown", kindOther},
+		{dialect.KindRoot, dialect.SourceCrewtrace, kindSession},
+		{dialect.KindRoot, dialect.SourceGenAI, kindWorkflow},
+		{dialect.KindRoot, dialect.SourceOpenLLMetry, kindWorkflow},
+		{dialect.KindAgent, dialect.SourceOpenInference, kindAgent},
+		{dialect.KindLLM, dialect.SourceVercelAI, kindLLM},
+		{dialect.KindTool, dialect.SourceLangfuse, kindTool},
+		{dialect.KindOther, dialect.SourceNone, kindOther},
 	} {
-		assert.Equal(t, tt.want, classify(tt.spanKind, tt.operation), "%q / %q", tt.spanKind, tt.operation)
+		assert.Equal(t, tt.want, kindOf(tt.kind, tt.src), "%v / %v", tt.kind, tt.src)
 	}
 }

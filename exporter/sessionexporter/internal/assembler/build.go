@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/dialect"
 	"github.com/crewtrace/crewtrace/record"
 	"github.com/crewtrace/crewtrace/semconv"
 )
@@ -22,7 +23,8 @@ const (
 //
 //	header        identity, name, end state, resource, trace URL
 //	assignAgents  which agent each span belongs to; the agents list
-//	count         span kinds, tokens, errors and times, per session and per agent
+//	count         span kinds, tokens, errors and times, per session, agent,
+//	              model and tool
 //	convertEvents the session events, attributed to their agents, in time order
 func (a *Assembler) build(ss *session, reason string, now int64) record.Record {
 	r := a.header(ss, reason, now)
@@ -41,8 +43,9 @@ func (a *Assembler) header(ss *session, reason string, now int64) record.Record 
 		SessionID:     ss.sessionIDOf(),
 		Revision:      ss.revision,
 		TraceID:       ss.traceID.String(),
+		Source:        ss.sources.TraceSource().String(),
 		Tags:          []string{},
-		Complete:      ss.root != nil,
+		Complete:      ss.hasRoot(),
 		FlushReason:   reason,
 		EmittedAt:     unixTime(now),
 		Resource:      ss.resource,
@@ -54,7 +57,7 @@ func (a *Assembler) header(ss *session, reason string, now int64) record.Record 
 	if a.cfg.TraceURLBase != "" {
 		r.TraceURL = strings.TrimRight(a.cfg.TraceURLBase, "/") + "/trace/" + r.TraceID
 	}
-	rt := ss.root
+	rt, rootIdx := ss.sessionRoot()
 	if rt == nil {
 		r.EndState, r.EndReason = semconv.EndStateIndeterminate, endStateUnknown
 		return r
@@ -63,14 +66,49 @@ func (a *Assembler) header(ss *session, reason string, now int64) record.Record 
 	if rt.tags != nil {
 		r.Tags = rt.tags
 	}
-	r.EndState, r.EndReason = rt.endState, rt.endReason
-	if r.EndState == "" {
-		r.EndState = semconv.EndStateIndeterminate
-		if ss.spans[ss.rootIdx].statusErr {
-			r.EndState = semconv.EndStateFail
+	if rt.crewtrace {
+		r.EndState, r.EndReason = rt.endState, rt.endReason
+		if r.EndState == "" {
+			r.EndState = semconv.EndStateIndeterminate
+			if ss.spans[rootIdx].statusErr {
+				r.EndState = semconv.EndStateFail
+			}
+		}
+		return r
+	}
+	r.EndState, r.EndReason = ss.endState(rootIdx)
+	return r
+}
+
+// endState is the end state of a session another convention wrote, which
+// states none: Fail when its root span failed, else when an agent span
+// failed (the first to start), with that span's error as the reason; else
+// Success.
+func (ss *session) endState(rootIdx int) (state, reason string) {
+	failed := -1
+	if ss.spans[rootIdx].statusErr {
+		failed = rootIdx
+	} else {
+		for i := range ss.spans {
+			sp := &ss.spans[i]
+			if sp.kind == kindAgent && sp.statusErr && (failed < 0 || sp.start < ss.spans[failed].start) {
+				failed = i
+			}
 		}
 	}
-	return r
+	if failed < 0 {
+		return semconv.EndStateSuccess, ""
+	}
+	reason = ss.messages[int32(failed)]
+	switch {
+	case failed != rootIdx && reason != "":
+		reason = "agent " + ss.spans[failed].name + ": " + reason
+	case failed != rootIdx:
+		reason = "agent " + ss.spans[failed].name + " failed"
+	case reason == "":
+		reason = "root span failed"
+	}
+	return semconv.EndStateFail, reason
 }
 
 // assignAgents returns the session's agents in order of first start — one
@@ -94,11 +132,11 @@ func (ss *session) assignAgents() ([]record.Agent, []int) {
 			if sp.agentID != "" {
 				return ag.ID == sp.agentID
 			}
-			return ag.ID == "" && ag.Name == sp.agentName
+			return ag.ID == "" && ag.Name == sp.name
 		})
 		if k < 0 {
 			k = len(agents)
-			agents = append(agents, record.Agent{ID: sp.agentID, Name: sp.agentName})
+			agents = append(agents, record.Agent{ID: sp.agentID, Name: sp.name})
 		}
 		entry[i] = int32(k)
 	}
@@ -110,11 +148,19 @@ func (ss *session) assignAgents() ([]record.Agent, []int) {
 	return agents, agentSpan
 }
 
-// count fills the span, token and error counts of r and of its agents, and
-// the session's times. An error is an error event, or a span (other than the
-// root) with status Error that carries no error event.
+// count fills the span, token and error counts of r, of its agents, models
+// and tools, and the session's times. An error is an error event, or a span
+// (other than the root) with status Error that carries no error event.
 func (ss *session) count(r *record.Record, agentOf []int) {
 	var minStart, maxEnd int64
+	_, rootIdx := ss.sessionRoot()
+	r.Models = make([]record.Model, len(ss.models))
+	for i, m := range ss.models {
+		r.Models[i] = record.Model{Provider: m.provider, Model: m.name}
+	}
+	modelStart := make([]int64, len(ss.models)) // first start of each model's spans
+	r.Tools = []record.Tool{}
+	var toolStart []int64
 	for i := range ss.spans {
 		sp := &ss.spans[i]
 		if !sp.badTime {
@@ -128,21 +174,37 @@ func (ss *session) count(r *record.Record, agentOf []int) {
 			ag = &r.Agents[agentOf[i]]
 			ag.SpanCount++
 		}
+		var tool *record.Tool
 		switch sp.kind {
 		case kindLLM:
 			r.Counts.LLMCalls++
-			r.Tokens.Input += sp.inTokens
-			r.Tokens.Output += sp.outTokens
+			addTokens(&r.Tokens, &sp.tokens)
 			if ag != nil {
 				ag.LLMCalls++
-				ag.Tokens.Input += sp.inTokens
-				ag.Tokens.Output += sp.outTokens
+				addTokens(&ag.Tokens, &sp.tokens)
+			}
+			if sp.model >= 0 {
+				m := &r.Models[sp.model]
+				if m.LLMCalls == 0 || sp.start < modelStart[sp.model] {
+					modelStart[sp.model] = sp.start
+				}
+				m.LLMCalls++
+				addTokens(&m.Tokens, &sp.tokens)
 			}
 		case kindTool:
 			r.Counts.ToolCalls++
 			if ag != nil {
 				ag.ToolCalls++
 			}
+			k := slices.IndexFunc(r.Tools, func(t record.Tool) bool { return t.Name == sp.name })
+			if k < 0 {
+				k = len(r.Tools)
+				r.Tools = append(r.Tools, record.Tool{Name: sp.name})
+				toolStart = append(toolStart, sp.start)
+			}
+			toolStart[k] = min(toolStart[k], sp.start)
+			tool = &r.Tools[k]
+			tool.Calls++
 		}
 		errs := 0
 		for j := range sp.events {
@@ -155,14 +217,26 @@ func (ss *session) count(r *record.Record, agentOf []int) {
 				errs++
 			}
 		}
-		if errs == 0 && sp.statusErr && i != ss.rootIdx {
+		if errs == 0 && sp.statusErr && i != rootIdx {
 			errs = 1
 		}
 		r.Counts.Errors += errs
 		if ag != nil {
 			ag.Errors += errs
 		}
+		if tool != nil {
+			tool.Errors += errs
+		}
 	}
+	for i := range r.Models {
+		r.Models[i].Tokens.Total = r.Models[i].Tokens.Input + r.Models[i].Tokens.Output
+	}
+	// Models and tools in order of first start, as agents: the same spans
+	// give the same record in any order of arrival.
+	r.Models = sortByStart(r.Models, modelStart, func(x, y record.Model) int {
+		return cmp.Or(cmp.Compare(x.Provider, y.Provider), cmp.Compare(x.Model, y.Model))
+	})
+	r.Tools = sortByStart(r.Tools, toolStart, func(x, y record.Tool) int { return cmp.Compare(x.Name, y.Name) })
 	for i := range r.Agents {
 		r.Agents[i].Tokens.Total = r.Agents[i].Tokens.Input + r.Agents[i].Tokens.Output
 	}
@@ -260,4 +334,32 @@ func (ss *session) attributeAgents() []int {
 		}
 	}
 	return agentOf
+}
+
+// addTokens adds a span's token usage to a total.
+func addTokens(t *record.Tokens, u *dialect.Tokens) {
+	t.Input += u.Input
+	t.Output += u.Output
+	t.CacheRead += u.CacheRead
+	t.CacheWrite += u.CacheWrite
+	t.Reasoning += u.Reasoning
+}
+
+// sortByStart orders items by their first start, ties by tie.
+func sortByStart[T any](items []T, start []int64, tie func(x, y T) int) []T {
+	if len(items) < 2 {
+		return items
+	}
+	order := make([]int, len(items))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(x, y int) int {
+		return cmp.Or(cmp.Compare(start[x], start[y]), tie(items[x], items[y]))
+	})
+	out := make([]T, len(items))
+	for i, k := range order {
+		out[i] = items[k]
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/testgen"
 	"github.com/crewtrace/crewtrace/record"
@@ -30,8 +31,11 @@ import (
 //     spans accepted (span count, LLM and tool calls, complete);
 //   - no trace that has a root (or looks like a session, or with
 //     IncludeRootless) is released while it holds spans no record carries;
-//   - a trace with no root and no crewtrace attribute never gets a record
-//     (unless IncludeRootless), not even when a limit pushes it out;
+//   - a trace with no root that does not look like a session (no session
+//     ID, no agent, LLM, tool or workflow span in any convention) never gets
+//     a record (unless IncludeRootless), not even when a limit pushes it
+//     out; a record is complete when a crewtrace session span, or a span
+//     without parent in a trace that looks like a session, was accepted;
 //   - with MaxSessions at least the number of traces, a released session
 //     never comes back: its later spans are counted as late;
 //   - every record encodes, and the hand-written encoder equals encoding/json;
@@ -73,8 +77,9 @@ type traceModel struct {
 	unemitted int  // accepted spans no record carries yet
 	spans     int  // accepted spans
 	llm, tool int  // accepted LLM and tool spans
-	root      bool // a session root was accepted
-	crew      bool // an accepted span carries session.id or a crewtrace kind
+	root      bool // a crewtrace session span was accepted
+	top       bool // a span without parent was accepted
+	crew      bool // an accepted span looks like a session's (session ID, or a kind in any convention)
 	uncertain bool // a batch made the exact counts unknown
 	tomb      bool // released after a record; later spans must be late
 }
@@ -83,6 +88,7 @@ type traceModel struct {
 type genSpan struct {
 	trace     int
 	root      bool
+	top       bool
 	crew      bool
 	kind      uint8
 	malformed bool
@@ -141,6 +147,7 @@ func runAssemblerFuzz(t *testing.T, in *fuzzBytes) {
 				m.spans++
 				m.unemitted++
 				m.root = m.root || s.root
+				m.top = m.top || s.top
 				m.crew = m.crew || s.crew
 				switch s.kind {
 				case kindLLM:
@@ -177,7 +184,7 @@ func runAssemblerFuzz(t *testing.T, in *fuzzBytes) {
 			m.unemitted = 0
 			checkRecordConsistent(t, op, r)
 			if !m.uncertain {
-				if r.SpanCount != m.spans || r.Counts.LLMCalls != m.llm || r.Counts.ToolCalls != m.tool || r.Complete != m.root {
+				if r.SpanCount != m.spans || r.Counts.LLMCalls != m.llm || r.Counts.ToolCalls != m.tool || r.Complete != (m.root || (m.top && m.crew)) {
 					t.Fatalf("%s: trace %d: record spans=%d llm=%d tools=%d complete=%v, model %+v",
 						op, k, r.SpanCount, r.Counts.LLMCalls, r.Counts.ToolCalls, r.Complete, *m)
 				}
@@ -310,15 +317,16 @@ func fuzzSpan(in *fuzzBytes, nTraces int) (ptrace.Traces, genSpan) {
 		sp.SetParentSpanID(testgen.SpanID(g.trace, p)) // may be itself, missing or a cycle
 	} else if p == 24 {
 		sp.SetParentSpanID(testgen.SpanID(nTraces+1, 0)) // from no trace held
+	} else {
+		g.top = true
 	}
 
 	attrs := sp.Attributes()
-	kinds := []string{"", semconv.SpanKindSession, semconv.SpanKindAgent, semconv.SpanKindLLM, semconv.SpanKindTool, "bogus"}
-	kind := kinds[in.intn(len(kinds))]
-	if kind != "" {
-		attrs.PutStr(string(semconv.SpanKindKey), kind)
+	kind := fuzzKinds[in.intn(len(fuzzKinds))]
+	if kind.key != "" {
+		attrs.PutStr(string(kind.key), kind.value)
 	}
-	g.kind = classify(kind, "")
+	g.kind = kind.kind
 	g.root = g.kind == kindSession
 	g.crew = g.kind != kindOther
 	if flags&2 != 0 {
@@ -457,4 +465,26 @@ func fuzzDouble(b byte) float64 {
 		return math.Inf(-1)
 	}
 	return float64(b) / 3
+}
+
+// fuzzKinds are the kinds a fuzzed span can have, in crewtrace's and the
+// other conventions' keys, with the kind the assembler must give it.
+var fuzzKinds = []struct {
+	key   attribute.Key
+	value string
+	kind  uint8
+}{
+	{"", "", kindOther},
+	{semconv.SpanKindKey, semconv.SpanKindSession, kindSession},
+	{semconv.SpanKindKey, semconv.SpanKindAgent, kindAgent},
+	{semconv.SpanKindKey, semconv.SpanKindLLM, kindLLM},
+	{semconv.SpanKindKey, semconv.SpanKindTool, kindTool},
+	{semconv.SpanKindKey, "bogus", kindOther},
+	{semconv.OperationNameKey, semconv.OperationInvokeWorkflow, kindWorkflow},
+	{semconv.OperationNameKey, semconv.OperationChat, kindLLM},
+	{semconv.OpenInferenceSpanKindKey, semconv.OpenInferenceKindAgent, kindAgent},
+	{semconv.OpenInferenceSpanKindKey, semconv.OpenInferenceKindChain, kindOther},
+	{semconv.TraceloopSpanKindKey, semconv.TraceloopKindTool, kindTool},
+	{semconv.LangfuseObservationTypeKey, semconv.LangfuseTypeGeneration, kindLLM},
+	{semconv.VercelOperationIDKey, semconv.VercelOperationToolCall, kindTool},
 }

@@ -6,6 +6,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/dialect"
 	"github.com/crewtrace/crewtrace/semconv"
 )
 
@@ -16,6 +17,10 @@ const (
 	kindAgent
 	kindLLM
 	kindTool
+	// kindWorkflow is a span of another convention that declares a
+	// workflow (invoke_workflow, an OpenLLMetry workflow): it makes its
+	// trace a session but is counted as no call.
+	kindWorkflow
 )
 
 // span is the compact summary the assembler keeps of one span: only what a
@@ -24,13 +29,14 @@ const (
 type span struct {
 	id, parent pcommon.SpanID
 	kind       uint8
-	statusErr  bool
+	source     dialect.Source
+	statusErr  bool // status Error (or the convention's error level)
 	badTime    bool
+	model      int16 // index in the session's models; -1 for none
 	start, end int64 // unix nanoseconds; zero when the span's times are unusable
 	agentID    string
-	agentName  string
-	inTokens   int64
-	outTokens  int64
+	name       string // the agent's name on an agent span, the tool's on a tool span
+	tokens     dialect.Tokens
 	events     []event
 }
 
@@ -51,24 +57,41 @@ type param struct {
 	value any
 }
 
-// root holds what only the session root span carries.
+// root holds what only a session's root span says: a crewtrace session
+// span, or a span without parent (the root of a trace another convention
+// wrote).
 type root struct {
+	crewtrace bool // a crewtrace session span
 	name      string
 	tags      []string
 	endState  string
 	endReason string
 }
 
+// found is what summarise read beyond the span summary: what the session
+// keeps once per trace rather than per span.
+type found struct {
+	sessionID       string
+	root            *root // non-nil for a crewtrace session span or a parentless span
+	provider, model string
+	message         string // why a failed span failed
+}
+
 // maxSaneNanos bounds accepted timestamps (year 2200); later ones are absurd.
 const maxSaneNanos = int64(7258118400) * 1e9
 
-// summarise reads one span and its session.id. The root return is non-nil
-// for a session root.
-func summarise(s ptrace.Span) (sp span, sessionID string, rt *root) {
+// summarise reads one span: the normaliser (internal/dialect) says what it
+// is in any convention; crewtrace's events are read here.
+func summarise(s ptrace.Span) (sp span, f found) {
+	d := dialect.Read(s)
 	sp = span{
 		id:        s.SpanID(),
 		parent:    s.ParentSpanID(),
-		statusErr: s.Status().Code() == ptrace.StatusCodeError,
+		kind:      kindOf(d.Kind, d.Source),
+		source:    d.Source,
+		statusErr: d.Failed,
+		model:     -1,
+		tokens:    d.Tokens,
 	}
 	start, end := int64(s.StartTimestamp()), int64(s.EndTimestamp())
 	if start <= 0 || end < start || end > maxSaneNanos {
@@ -76,38 +99,16 @@ func summarise(s ptrace.Span) (sp span, sessionID string, rt *root) {
 	} else {
 		sp.start, sp.end = start, end
 	}
-
-	var spanKind, operation, sessionName, workflowName, endState, endReason string
-	var tags []string
-	for k, v := range s.Attributes().All() {
-		switch k {
-		case string(semconv.SpanKindKey):
-			spanKind = v.AsString()
-		case string(semconv.OperationNameKey):
-			operation = v.AsString()
-		case string(semconv.SessionIDKey):
-			sessionID = v.AsString()
-		case string(semconv.AgentIDKey):
-			sp.agentID = v.AsString()
-		case string(semconv.AgentNameKey):
-			sp.agentName = v.AsString()
-		case string(semconv.InputTokensKey):
-			sp.inTokens = intValue(v)
-		case string(semconv.OutputTokensKey):
-			sp.outTokens = intValue(v)
-		case string(semconv.SessionNameKey):
-			sessionName = v.AsString()
-		case string(semconv.WorkflowNameKey):
-			workflowName = v.AsString()
-		case string(semconv.SessionEndStateKey):
-			endState = v.AsString()
-		case string(semconv.SessionEndReasonKey):
-			endReason = v.AsString()
-		case string(semconv.SessionTagsKey):
-			tags = stringSlice(v)
-		}
+	switch sp.kind {
+	case kindAgent:
+		sp.agentID, sp.name = d.AgentID, d.AgentName
+	case kindTool:
+		sp.name = d.ToolName
 	}
-	sp.kind = classify(spanKind, operation)
+	f = found{sessionID: d.SessionID, message: d.Message}
+	if sp.kind == kindLLM {
+		f.provider, f.model = d.Provider, d.Model()
+	}
 
 	evs := s.Events()
 	for i := 0; i < evs.Len(); i++ {
@@ -116,38 +117,44 @@ func summarise(s ptrace.Span) (sp span, sessionID string, rt *root) {
 		}
 	}
 
-	if sp.kind != kindSession {
-		return sp, sessionID, nil
+	switch {
+	case sp.kind == kindSession:
+		name := d.Name
+		if name == "" {
+			name = strings.TrimPrefix(strings.TrimPrefix(s.Name(), semconv.SessionSpanPrefix), " ")
+		}
+		f.root = &root{crewtrace: true, name: name, tags: d.Tags, endState: d.EndState, endReason: d.EndReason}
+	case sp.parent.IsEmpty():
+		name := d.Name
+		if name == "" && sp.kind == kindAgent {
+			name = d.AgentName
+		}
+		if name == "" {
+			name = s.Name()
+			if sp.kind == kindWorkflow {
+				name = strings.TrimPrefix(name, semconv.OperationInvokeWorkflow+" ")
+			}
+		}
+		f.root = &root{name: name}
 	}
-	name := sessionName
-	if name == "" {
-		name = workflowName
-	}
-	if name == "" {
-		name = strings.TrimPrefix(strings.TrimPrefix(s.Name(), semconv.SessionSpanPrefix), " ")
-	}
-	return sp, sessionID, &root{name: name, tags: tags, endState: endState, endReason: endReason}
+	return sp, f
 }
 
-// classify maps crewtrace.span.kind, or failing that gen_ai.operation.name,
-// to a span kind. Only crewtrace.span.kind=session makes a session root.
-func classify(spanKind, operation string) uint8 {
-	switch spanKind {
-	case semconv.SpanKindSession:
-		return kindSession
-	case semconv.SpanKindAgent:
+// kindOf maps the normaliser's kind to the assembler's. Only crewtrace's
+// session span is a session root by itself; another convention's workflow
+// span is a workflow, and its trace's root span is the session's root.
+func kindOf(k dialect.Kind, src dialect.Source) uint8 {
+	switch k {
+	case dialect.KindRoot:
+		if src == dialect.SourceCrewtrace {
+			return kindSession
+		}
+		return kindWorkflow
+	case dialect.KindAgent:
 		return kindAgent
-	case semconv.SpanKindLLM:
+	case dialect.KindLLM:
 		return kindLLM
-	case semconv.SpanKindTool:
-		return kindTool
-	}
-	switch operation {
-	case semconv.OperationInvokeAgent:
-		return kindAgent
-	case semconv.OperationChat, semconv.OperationEmbeddings, semconv.OperationTextCompletion, semconv.OperationGenerateContent:
-		return kindLLM
-	case semconv.OperationExecuteTool:
+	case dialect.KindTool:
 		return kindTool
 	}
 	return kindOther
@@ -189,36 +196,4 @@ func summariseEvent(e ptrace.SpanEvent) (event, bool) {
 		ev.typ = e.Name()
 	}
 	return ev, true
-}
-
-// intValue reads an integer attribute written as int, double or string.
-func intValue(v pcommon.Value) int64 {
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		return v.Int()
-	case pcommon.ValueTypeDouble:
-		return int64(v.Double())
-	default:
-		return 0
-	}
-}
-
-// stringSlice reads a string-slice attribute (a single string is one tag).
-func stringSlice(v pcommon.Value) []string {
-	switch v.Type() {
-	case pcommon.ValueTypeSlice:
-		sl := v.Slice()
-		out := make([]string, 0, sl.Len())
-		for i := 0; i < sl.Len(); i++ {
-			out = append(out, sl.At(i).AsString())
-		}
-		return out
-	case pcommon.ValueTypeStr:
-		if v.Str() == "" {
-			return nil
-		}
-		return []string{v.Str()}
-	default:
-		return nil
-	}
 }
