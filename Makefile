@@ -76,6 +76,7 @@ FUZZ_TARGETS := \
 	.:./otelsession:FuzzRecordEvent \
 	.:./internal/sse:FuzzParser \
 	exporter/sessionexporter:./internal/assembler:FuzzAssembler \
+	exporter/sessionexporter:./internal/dialect:FuzzRead \
 	.:./record:FuzzEncoderMatchesEncodingJSON \
 	.:./record:FuzzDecode \
 	exporter/sessionexporter:./internal/sink:FuzzRetryAfter

@@ -279,8 +279,9 @@ func (f *found) fill(out *Span, spanName string) {
 		out.Name = f.str(fTraceName)
 	}
 	out.Provider = f.str(fProvider)
-	if f.rank[fProvider] == vercelProviderRank+1 {
-		// The AI SDK's provider is "<provider>.<api>", e.g. openai.chat.
+	if out.Source == SourceVercelAI {
+		// The AI SDK names its provider "<provider>.<api>" (openai.chat),
+		// in ai.model.provider and in the gen_ai.system it copies it to.
 		out.Provider, _, _ = strings.Cut(out.Provider, ".")
 	}
 	out.RequestModel = f.str(fRequestModel)

@@ -245,10 +245,6 @@ type slot struct {
 // tables (none is today) keeps its first.
 var index = buildIndex()
 
-// vercelProviderRank is the rank of ai.model.provider, whose value needs
-// its API suffix cut.
-var vercelProviderRank = index[string(semconv.VercelModelProviderKey)].rank
-
 func buildIndex() map[string]slot {
 	idx := make(map[string]slot)
 	rank := uint16(0)
