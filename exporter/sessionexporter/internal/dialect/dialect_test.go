@@ -224,7 +224,7 @@ func TestReadLangfuse(t *testing.T) {
 		}), Span{Kind: KindLLM, Source: SourceLangfuse, ResponseModel: "gpt-4o",
 			Tokens: Tokens{Input: 100, Output: 20, CacheRead: 30, Reasoning: 5}}},
 		{"Anthropic-style usage keys", span("llm-call", map[string]any{
-			"langfuse.observation.type": "generation",
+			"langfuse.observation.type":          "generation",
 			"langfuse.observation.usage_details": `{"input":10,"output":2,"cache_read_input_tokens":40,"cache_creation_input_tokens":6}`,
 		}), Span{Kind: KindLLM, Source: SourceLangfuse, Tokens: Tokens{Input: 56, Output: 2, CacheRead: 40, CacheWrite: 6}}},
 		{"GenAI usage keys win over usage details", span("llm-call", map[string]any{
