@@ -54,9 +54,17 @@ $(BUILD)/crewtrace-demo: FORCE
 .PHONY: FORCE
 FORCE:
 
-## e2e-build: build (or reuse) the collector, Jaeger and the example crew into $(BUILD).
-e2e-build: $(BUILD)/crewtrace-demo
+## e2e-build: build (or reuse) the collector, Jaeger and the example crew into $(BUILD),
+## and install the framework tests' npm packages (e2e/frameworks/node) when its lockfile changed.
+e2e-build: $(BUILD)/crewtrace-demo e2e-node
 	@CREWTRACE_BUILD_DIR=$(abspath $(BUILD)) $(BUILD)/crewtrace-demo -build-only
+
+NODE_DIR := e2e/frameworks/node
+.PHONY: e2e-node
+e2e-node: $(NODE_DIR)/node_modules/.package-lock.json
+
+$(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json $(NODE_DIR)/package.json
+	@cd $(NODE_DIR) && npm ci --no-audit --no-fund
 
 ## demo: build, start Jaeger and the collector on 127.0.0.1, run the example crew,
 ## print its session records; Ctrl-C stops everything. DEMO_ARGS="-tasks 20" etc.

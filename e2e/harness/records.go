@@ -21,6 +21,7 @@ type Record struct {
 	SessionID     string         `json:"session_id"`
 	Revision      int            `json:"revision"`
 	TraceID       string         `json:"trace_id"`
+	Source        string         `json:"source"`
 	Name          string         `json:"name"`
 	Tags          []string       `json:"tags"`
 	StartTime     time.Time      `json:"start_time"`
@@ -35,6 +36,8 @@ type Record struct {
 	Counts        RecordCounts   `json:"counts"`
 	Tokens        RecordTokens   `json:"tokens"`
 	Agents        []RecordAgent  `json:"agents"`
+	Models        []RecordModel  `json:"models"`
+	Tools         []RecordTool   `json:"tools"`
 	Events        []RecordEvent  `json:"events"`
 	TraceURL      string         `json:"trace_url"`
 }
@@ -51,9 +54,27 @@ type RecordCounts struct {
 
 // RecordTokens totals token usage.
 type RecordTokens struct {
-	Input  int64 `json:"input"`
-	Output int64 `json:"output"`
-	Total  int64 `json:"total"`
+	Input      int64 `json:"input"`
+	Output     int64 `json:"output"`
+	Total      int64 `json:"total"`
+	CacheRead  int64 `json:"cache_read"`
+	CacheWrite int64 `json:"cache_write"`
+	Reasoning  int64 `json:"reasoning"`
+}
+
+// RecordModel is one model of a session record.
+type RecordModel struct {
+	Provider string       `json:"provider"`
+	Model    string       `json:"model"`
+	LLMCalls int          `json:"llm_calls"`
+	Tokens   RecordTokens `json:"tokens"`
+}
+
+// RecordTool is one tool of a session record.
+type RecordTool struct {
+	Name   string `json:"name"`
+	Calls  int    `json:"calls"`
+	Errors int    `json:"errors"`
 }
 
 // RecordAgent is one agent of a session record.
