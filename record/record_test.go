@@ -15,7 +15,10 @@ import (
 // They are never regenerated: every version this package ever wrote must
 // still decode. The exporter's current output is golden-tested beside the
 // assembler (exporter/sessionexporter/internal/assembler/testdata).
-var fixtures = []string{"session_v1_complete.json", "session_v1_incomplete.json"}
+var fixtures = []string{"session_v1_complete.json", "session_v1_incomplete.json", "session_v2_complete_no_source.json"}
+
+// v1Fixtures are the fixtures of version 1.
+var v1Fixtures = fixtures[:2]
 
 func readFixture(t *testing.T, name string) record.Encoded {
 	t.Helper()
@@ -60,7 +63,7 @@ func TestDecodeRoundTrip(t *testing.T) {
 // number); version 2 dropped it. Decode keeps the version as written and
 // gives counts.errors the errors a version 1 record counted.
 func TestDecodeVersion1ErrorCount(t *testing.T) {
-	for _, name := range fixtures {
+	for _, name := range v1Fixtures {
 		t.Run(name, func(t *testing.T) {
 			r, err := readFixture(t, name).Decode()
 			require.NoError(t, err)
@@ -111,4 +114,17 @@ func TestPartial(t *testing.T) {
 		r := record.Record{FlushReason: reason}
 		assert.Equal(t, want, r.Partial(), reason)
 	}
+}
+
+// A version 2 record written before source, the cache and reasoning token
+// counts, models and tools were added decodes with them empty.
+func TestDecodeVersion2WithoutSources(t *testing.T) {
+	r, err := readFixture(t, "session_v2_complete_no_source.json").Decode()
+	require.NoError(t, err)
+	assert.Equal(t, 2, r.SchemaVersion)
+	assert.Equal(t, "", r.Source)
+	assert.Nil(t, r.Models)
+	assert.Nil(t, r.Tools)
+	assert.Equal(t, record.Tokens{Input: 150, Output: 30, Total: 180}, r.Tokens)
+	assert.Equal(t, int64(0), r.Agents[0].Tokens.CacheRead)
 }

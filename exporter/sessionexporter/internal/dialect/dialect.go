@@ -200,7 +200,7 @@ type found struct {
 }
 
 func (f *found) put(k string, v pcommon.Value) {
-	sl, ok := index[k]
+	sl, ok := lookup(k)
 	if !ok {
 		if f.sessionProp == "" && len(k) > len(semconv.VercelMetadataPrefix) && (k[0] == 'a' || k[0] == 't') && isSessionProperty(k) {
 			f.sessionProp = v.AsString()
