@@ -36,6 +36,9 @@ const (
 	ExceptionTypeKey = otelsemconv.ExceptionTypeKey
 	// ExceptionMessageKey is exception.message on "exception" span events.
 	ExceptionMessageKey = otelsemconv.ExceptionMessageKey
+	// ExceptionStacktraceKey is exception.stacktrace on "exception" span
+	// events: the library writes a panic's stack there, truncated.
+	ExceptionStacktraceKey = otelsemconv.ExceptionStacktraceKey
 
 	// OperationNameKey is gen_ai.operation.name (invoke_agent, chat, execute_tool ...).
 	OperationNameKey = genai.GenAIOperationNameKey
@@ -59,6 +62,18 @@ const (
 	InputTokensKey = genai.GenAIUsageInputTokensKey
 	// OutputTokensKey is gen_ai.usage.output_tokens on LLM spans.
 	OutputTokensKey = genai.GenAIUsageOutputTokensKey
+	// CacheReadInputTokensKey is gen_ai.usage.cache_read.input_tokens: input
+	// tokens served from a provider-managed cache. The convention counts
+	// them in InputTokensKey too.
+	CacheReadInputTokensKey = genai.GenAIUsageCacheReadInputTokensKey
+	// CacheCreationInputTokensKey is gen_ai.usage.cache_creation.input_tokens:
+	// input tokens written to a provider-managed cache. The convention
+	// counts them in InputTokensKey too.
+	CacheCreationInputTokensKey = genai.GenAIUsageCacheCreationInputTokensKey
+	// ReasoningOutputTokensKey is gen_ai.usage.reasoning.output_tokens:
+	// output tokens spent on reasoning. The convention counts them in
+	// OutputTokensKey too.
+	ReasoningOutputTokensKey = genai.GenAIUsageReasoningOutputTokensKey
 	// InputMessagesKey holds prompt content (opt-in, truncated).
 	InputMessagesKey = genai.GenAIInputMessagesKey
 	// OutputMessagesKey holds completion content (opt-in, truncated).
@@ -99,6 +114,11 @@ const (
 	SessionEndStateKey = attribute.Key("crewtrace.session.end_state")
 	// SessionEndReasonKey is the free-text reason given at End.
 	SessionEndReasonKey = attribute.Key("crewtrace.session.end_reason")
+	// SessionEventsRefusedKey (int) is how many events the library refused
+	// for the session before it ended (ErrInvalidEvent and the like), set
+	// on the session span at End. Refusals after End cannot reach the ended
+	// span: they are counted only on MetricEventsRejected.
+	SessionEventsRefusedKey = attribute.Key("crewtrace.session.events_refused")
 
 	// LLMStreamAbandonedKey is true on the span of a streamed LLM response
 	// that the application closed (or cancelled) before the stream's end: the
@@ -137,6 +157,17 @@ const (
 	EndStateSuccess       = "Success"
 	EndStateFail          = "Fail"
 	EndStateIndeterminate = "Indeterminate"
+)
+
+// Values of ErrorTypeKey (and ExceptionTypeKey) the library sets itself.
+const (
+	// ErrorTypePanic marks a panic that EndOnExit caught: the exception.type
+	// of its error event and the error.type of the span it ended.
+	ErrorTypePanic = "panic"
+	// ErrorTypeStillRunning is the error.type of an agent, LLM call or tool
+	// call span that was still open when its session ended, and that the
+	// library ended with status Error.
+	ErrorTypeStillRunning = "still_running"
 )
 
 // ExceptionEventName is the span event name OpenTelemetry uses for recorded
