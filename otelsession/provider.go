@@ -1,10 +1,13 @@
 package otelsession
 
 import (
+	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
@@ -82,3 +85,19 @@ func instrumentsFor(mp metric.MeterProvider) *instruments {
 }
 
 func newInstrumentsAny(mp any) any { return newInstruments(mp.(metric.MeterProvider)) }
+
+// warnedNoop is set once ErrNoopTracerProvider was reported.
+var warnedNoop atomic.Bool
+
+// warnNoopTracerProvider reports ErrNoopTracerProvider to otel.Handle, once
+// per process, unless OTEL_SDK_DISABLED=true says that no export is what
+// the program wants.
+func warnNoopTracerProvider() {
+	if warnedNoop.Load() || !warnedNoop.CompareAndSwap(false, true) {
+		return
+	}
+	if strings.EqualFold(strings.TrimSpace(os.Getenv("OTEL_SDK_DISABLED")), "true") {
+		return
+	}
+	otel.Handle(ErrNoopTracerProvider)
+}

@@ -66,7 +66,21 @@ type Session struct {
 
 	// endAttrs holds the attributes End sets (written once, by the End
 	// that ends the session): part of the session's allocation.
-	endAttrs [2]attribute.KeyValue
+	endAttrs [3]attribute.KeyValue
+
+	// refused counts the events refused while the session was open (see
+	// refuse); End writes it on the session span.
+	refused atomic.Int64
+
+	// panicked identifies the panic an EndOnExit of the session recorded
+	// (guarded by mu), so that the EndOnExit calls it unwinds through
+	// record it once.
+	panicked panicKey
+
+	// The agents, LLM and tool calls not yet ended (see open.go).
+	openMu sync.Mutex
+	open   *child
+	closed bool // End took the list
 
 	// Registry links, guarded by shard.mu.
 	shard      *shard
@@ -122,6 +136,12 @@ func FromContext(ctx context.Context) (*Session, bool) {
 // without options: the name is empty, the ID a random UUID and the providers
 // the otel globals. It never fails; call End (or defer EndOnExit) on the
 // session, or Shutdown before exit.
+//
+// A session never exports to nowhere in silence: when Start falls back to
+// the global TracerProvider and finds a no-op one (the program set none,
+// e.g. it never called otelsetup.Setup), it reports ErrNoopTracerProvider
+// to otel.Handle, once per process. A provider given with
+// WithTracerProvider is taken as the program's choice, no-op or not.
 func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -132,7 +152,8 @@ func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
 			c = o.apply(c)
 		}
 	}
-	if c.tp == nil {
+	global := c.tp == nil
+	if global {
 		c.tp = otel.GetTracerProvider()
 	}
 	if c.mp == nil {
@@ -171,9 +192,18 @@ func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
 	if spanName == "" {
 		spanName = semconv.SessionSpanName(c.name)
 	}
+	var parentTrace trace.TraceID
+	if global {
+		parentTrace = trace.SpanContextFromContext(ctx).TraceID()
+	}
 	ctx, s.span = s.tracer.Start(ctx, spanName, startOpts...)
 	sb.put(len(attrs))
 	s.traceID = s.span.SpanContext().TraceID()
+	// A real provider starts a new trace (WithNewRoot); a no-op one returns
+	// ctx's span context, invalid or the caller's.
+	if global && (!s.traceID.IsValid() || s.traceID == parentTrace) {
+		warnNoopTracerProvider()
+	}
 
 	s.inst.active.Add(context.Background(), 1)
 	registry.add(s, c.id[15])
@@ -229,13 +259,23 @@ func (s *Session) Ended() bool {
 // crewtrace.session.end_state and crewtrace.session.end_reason. Fail also
 // sets the span status to Error with reason as its description.
 //
+// Agents, LLM calls and tool calls of the session still open are ended
+// first, with status Error and StillRunningReason: nothing open vanishes
+// from the session. The session span also gets
+// crewtrace.session.events_refused, the number of events refused while it
+// was open.
+//
 // Only the first End counts: later calls change nothing and return
 // ErrSessionEnded. A state other than Success, Fail or Indeterminate returns
-// ErrInvalidEndState and leaves the session open. Spans of agents, LLM and
-// tool calls are not ended by End; end them yourself. A call racing with End
+// ErrInvalidEndState and leaves the session open. A call racing with End
 // either succeeds or returns ErrSessionEnded; an event is never accepted and
 // then lost.
 func (s *Session) End(state EndState, reason string) error {
+	return s.end(state, reason, StillRunningReason)
+}
+
+// end is End, with the reason given to the children still open.
+func (s *Session) end(state EndState, reason, childReason string) error {
 	if s == nil {
 		return ErrNoSession
 	}
@@ -250,7 +290,11 @@ func (s *Session) End(state EndState, reason string) error {
 	s.ended.Store(true)
 	s.mu.Unlock()
 
-	attrs := append(s.endAttrs[:0], semconv.SessionEndStateKey.String(string(state)))
+	// Nothing is recorded in the session from here on, and a child that
+	// starts now finds the list closed and ends itself.
+	s.endOpen(childReason)
+	attrs := append(s.endAttrs[:0], semconv.SessionEndStateKey.String(string(state)),
+		semconv.SessionEventsRefusedKey.Int64(s.refused.Load()))
 	if reason != "" {
 		attrs = append(attrs, semconv.SessionEndReasonKey.String(reason))
 	}
@@ -262,51 +306,6 @@ func (s *Session) End(state EndState, reason string) error {
 	registry.remove(s)
 	s.inst.sessionEnded(state, time.Since(s.start))
 	return nil
-}
-
-// EndOnExit ends the session from a defer, the try/finally of a crew task:
-//
-//	func run(ctx context.Context) (err error) {
-//		ctx, sess := otelsession.Start(ctx)
-//		defer sess.EndOnExit(&err)
-//		...
-//	}
-//
-// A panic ends the session Fail with the panic as reason (and the panic
-// recorded on the span), then panics again with the same value; a non-nil
-// *errp ends it Fail with the error as reason; otherwise it ends Success.
-// It must be called directly by defer. On an ended session it does nothing.
-func (s *Session) EndOnExit(errp *error) {
-	if r := recover(); r != nil {
-		if s != nil {
-			perr, ok := r.(error)
-			if !ok {
-				perr = fmt.Errorf("panic: %v", r)
-			}
-			s.mu.RLock()
-			if !s.ended.Load() {
-				recordException(s.span, perr)
-			}
-			s.mu.RUnlock()
-			_ = s.End(Fail, fmt.Sprintf("panic: %v", r))
-		}
-		panic(r)
-	}
-	if s == nil {
-		return
-	}
-	if errp != nil && *errp != nil {
-		err := *errp
-		s.mu.RLock()
-		if !s.ended.Load() {
-			recordException(s.span, err)
-		}
-		s.mu.RUnlock()
-		msg, _ := errorMessage(err)
-		_ = s.End(Fail, msg)
-		return
-	}
-	_ = s.End(Success, "")
 }
 
 // Shutdown ends every session of the process that is still open with
