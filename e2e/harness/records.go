@@ -74,6 +74,8 @@ type RecordEvent struct {
 	Time      time.Time `json:"time"`
 	AgentID   string    `json:"agent_id"`
 	AgentName string    `json:"agent_name"`
+	ErrorType string    `json:"error_type"`
+	Message   string    `json:"message"`
 }
 
 // ReadRecords reads every record in the JSONL files at path: one file, or
