@@ -138,7 +138,6 @@ func (a *Agent) End(err error) {
 		setError(a.span, err)
 	}
 	a.span.End()
-	s.untrack(&a.child)
 }
 
 // setError records err on span the way OTel conventions ask: an exception

@@ -113,7 +113,6 @@ func (a *Agent) endPanic(r any) {
 	a.span.SetAttributes(semconv.ErrorTypeKey.String(semconv.ErrorTypePanic))
 	a.span.SetStatus(codes.Error, "panic: "+msg)
 	a.span.End()
-	s.untrack(&a.child)
 }
 
 // recordPanic adds the error event of a panic to span: OpenTelemetry's

@@ -61,8 +61,10 @@ type LLMCall struct {
 	child // span, ended, links in sess.open
 	sess  *Session
 	// end holds the response attributes End sets: part of the call's own
-	// allocation instead of one more (written once, by the first End).
-	end [9]attribute.KeyValue
+	// allocation instead of one more (written once, by the first End). Six
+	// cover the usual response; a response with cache or reasoning token
+	// counts on top spills to the heap.
+	end [6]attribute.KeyValue
 }
 
 // StartLLMCall starts an LLM call span ("<operation> <model>", SpanKind
@@ -155,7 +157,6 @@ func (c *LLMCall) End(resp LLMResponse, err error) {
 		setError(c.span, err)
 	}
 	c.span.End()
-	c.sess.untrack(&c.child)
 }
 
 // SetAttributes adds attributes to the call's span, for what LLMRequest and

@@ -17,51 +17,53 @@ import (
 const StillRunningReason = "still running when the session ended"
 
 // child is what the session's agents, LLM calls and tool calls share: their
-// span, whether it has ended, and their links in the session's list of open
+// span, whether it has ended, and their link in the session's list of
 // children, which End walks to end whatever is still running.
 //
-// The list costs one uncontended lock to join at start and one to leave at
-// end; BenchmarkSessionPaired includes both.
+// Joining the list costs one uncontended lock at start; ending costs
+// nothing more than the ended flag. Ended children leave the list lazily:
+// when it has grown to twice what the last pruning left (16 at least),
+// track drops the ended ones, so the list stays within twice the children
+// open, amortised O(1) per child. BenchmarkSessionPaired includes it.
 type child struct {
 	span  trace.Span
 	ended atomic.Bool
-	// prev, next link the child into Session.open, under Session.openMu.
-	prev, next *child
+	next  *child // in Session.open, under Session.openMu
 }
 
-// track links c into s's open children. It returns false, linking nothing,
-// when End has already taken the list: the caller then ends c itself.
+// minPrune is the list length below which track never prunes.
+const minPrune = 16
+
+// track links c into s's children. It returns false, linking nothing, when
+// End has already taken the list: the caller then ends c itself.
 func (s *Session) track(c *child) bool {
 	s.openMu.Lock()
 	defer s.openMu.Unlock()
 	if s.closed {
 		return false
 	}
-	c.next = s.open
-	if c.next != nil {
-		c.next.prev = c
+	if s.openLen >= max(s.pruneAt, minPrune) {
+		s.pruneEnded()
 	}
+	c.next = s.open
 	s.open = c
+	s.openLen++
 	return true
 }
 
-// untrack unlinks c, which has ended. Once End took the list (closed), the
-// list is End's alone and stays untouched.
-func (s *Session) untrack(c *child) {
-	s.openMu.Lock()
-	defer s.openMu.Unlock()
-	if s.closed {
-		return
+// pruneEnded drops the ended children from the list; s.openMu is held.
+func (s *Session) pruneEnded() {
+	link, n := &s.open, 0
+	for c := *link; c != nil; c = *link {
+		if c.ended.Load() {
+			*link = c.next
+			c.next = nil
+			continue
+		}
+		link = &c.next
+		n++
 	}
-	if c.prev != nil {
-		c.prev.next = c.next
-	} else if s.open == c {
-		s.open = c.next
-	}
-	if c.next != nil {
-		c.next.prev = c.prev
-	}
-	c.prev, c.next = nil, nil
+	s.openLen, s.pruneAt = n, 2*n
 }
 
 // endOpen ends every child still open, newest first (a tool call before
@@ -70,7 +72,7 @@ func (s *Session) untrack(c *child) {
 func (s *Session) endOpen(reason string) {
 	s.openMu.Lock()
 	c := s.open
-	s.open, s.closed = nil, true
+	s.open, s.openLen, s.closed = nil, 0, true
 	s.openMu.Unlock()
 	for ; c != nil; c = c.next {
 		c.endStillRunning(reason)

@@ -77,10 +77,12 @@ type Session struct {
 	// record it once.
 	panicked panicKey
 
-	// The agents, LLM and tool calls not yet ended (see open.go).
-	openMu sync.Mutex
-	open   *child
-	closed bool // End took the list
+	// The agents, LLM and tool calls, ended ones pruned lazily (open.go).
+	openMu  sync.Mutex
+	open    *child
+	openLen int  // children in the list
+	pruneAt int  // openLen that triggers the next pruning
+	closed  bool // End took the list
 
 	// Registry links, guarded by shard.mu.
 	shard      *shard

@@ -78,7 +78,6 @@ func (t *ToolCall) End(result string, err error) {
 		setError(t.span, err)
 	}
 	t.span.End()
-	t.sess.untrack(&t.child)
 }
 
 // SetAttributes adds attributes to the tool call's span, for what the
