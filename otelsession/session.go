@@ -46,6 +46,7 @@ const ShutdownReason = "process exited without ending the session"
 type Session struct {
 	id         string
 	name       string
+	attrs      *sessionAttrs // the name's metric attribute sets
 	traceID    trace.TraceID
 	span       trace.Span
 	tracer     trace.Tracer
@@ -163,8 +164,12 @@ func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
 	if !c.hasID {
 		c.id = uuid.New()
 	}
+	if c.attrs == nil {
+		c.attrs = unnamedAttrs
+	}
 	s := &Session{
 		name:       c.name,
+		attrs:      c.attrs,
 		tracer:     tracerFor(c.tp),
 		tp:         c.tp,
 		mp:         c.mp,
@@ -206,7 +211,7 @@ func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
 		warnNoopTracerProvider()
 	}
 
-	s.inst.active.Add(context.Background(), 1)
+	s.inst.sessionStarted(s.attrs)
 	registry.add(s)
 	s.ctx = scopeCtx{Context: ctx, sc: scope{sess: s, inTrace: s.traceID.IsValid()}}
 	return &s.ctx, s
@@ -305,7 +310,7 @@ func (s *Session) end(state EndState, reason, childReason string) error {
 	}
 	s.span.End()
 	registry.remove(s)
-	s.inst.sessionEnded(state, time.Since(s.start))
+	s.inst.sessionEnded(s.attrs, state, time.Since(s.start))
 	return nil
 }
 

@@ -214,11 +214,13 @@ func spanName(prefix, subject string) string {
 
 // Metric instrument names the library reports through its MeterProvider.
 const (
-	// MetricSessionsActive is an UpDownCounter of sessions started and not yet ended.
+	// MetricSessionsStarted counts started sessions, by SessionNameKey.
+	MetricSessionsStarted = "crewtrace.sessions.started"
+	// MetricSessionsActive is an UpDownCounter of sessions started and not yet ended, by SessionNameKey.
 	MetricSessionsActive = "crewtrace.sessions.active"
-	// MetricSessionsEnded counts ended sessions, by SessionEndStateKey.
+	// MetricSessionsEnded counts ended sessions, by SessionNameKey and SessionEndStateKey.
 	MetricSessionsEnded = "crewtrace.sessions.ended"
-	// MetricSessionDuration is a histogram of session durations in seconds, by SessionEndStateKey.
+	// MetricSessionDuration is a histogram of session durations in seconds, by SessionNameKey and SessionEndStateKey.
 	MetricSessionDuration = "crewtrace.session.duration"
 	// MetricAgentsCreated counts agents started.
 	MetricAgentsCreated = "crewtrace.agents.created"
