@@ -32,6 +32,8 @@
 //	                                       http/protobuf (default) or grpc
 //	OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _INSECURE, _COMPRESSION ...
 //	OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
+//	                                       service.instance.id defaults to a random
+//	                                       UUID per Setup (one per process)
 //	OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_*, OTEL_SPAN_*_LIMIT, OTEL_METRIC_EXPORT_INTERVAL
 //
 // Exporter selection is done by go.opentelemetry.io/contrib/exporters/autoexport,

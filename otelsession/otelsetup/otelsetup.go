@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/google/uuid"
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
@@ -162,7 +163,12 @@ func Setup(ctx context.Context, opts ...Option) (Providers, func(context.Context
 		return p, otelsession.Shutdown, nil
 	}
 
-	resOpts := []resource.Option{resource.WithTelemetrySDK()}
+	// service.instance.id tells this process's metrics from those of other
+	// processes of the same service: without it, a backend that keys series
+	// by service (the collector's Prometheus exporter: job and instance)
+	// would overwrite one process's counters with another's.
+	resOpts := []resource.Option{resource.WithTelemetrySDK(),
+		resource.WithAttributes(otelsemconv.ServiceInstanceID(uuid.NewString()))}
 	if c.serviceName != "" {
 		resOpts = append(resOpts, resource.WithAttributes(otelsemconv.ServiceName(c.serviceName)))
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel"
@@ -225,6 +226,24 @@ func TestExporterVariables(t *testing.T) {
 	assert.Equal(t, "agents", team.AsString())
 	assert.Equal(t, "from-attrs", svc.AsString())
 	require.NoError(t, shutdown(context.Background()))
+
+	// Each Setup (each process) is its own service instance, unless the
+	// environment names it.
+	id1, ok1 := set.Value("service.instance.id")
+	p2, shutdown2, err := otelsetup.Setup(context.Background())
+	require.NoError(t, err)
+	id2, ok2 := p2.Resource.Set().Value("service.instance.id")
+	require.True(t, ok1 && ok2, "service.instance.id is set")
+	assert.NotEqual(t, id1.AsString(), id2.AsString(), "one instance ID per process")
+	_, err = uuid.Parse(id1.AsString())
+	assert.NoError(t, err, "the instance ID is a UUID")
+	require.NoError(t, shutdown2(context.Background()))
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "service.instance.id=crew-7")
+	p3, shutdown3, err := otelsetup.Setup(context.Background())
+	require.NoError(t, err)
+	id3, _ := p3.Resource.Set().Value("service.instance.id")
+	assert.Equal(t, "crew-7", id3.AsString(), "the environment wins")
+	require.NoError(t, shutdown3(context.Background()))
 
 	t.Setenv("OTEL_TRACES_EXPORTER", "bogus")
 	_, _, err = otelsetup.Setup(context.Background())
