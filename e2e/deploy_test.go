@@ -59,7 +59,7 @@ func readCompose(t *testing.T, root string) composeFile {
 	require.NoError(t, err)
 	var c composeFile
 	require.NoError(t, yaml.Unmarshal(raw, &c))
-	for _, name := range []string{"jaeger", "collector", "crew"} {
+	for _, name := range []string{"jaeger", "collector", "crew", "prometheus"} {
 		require.Contains(t, c.Services, name, "docker-compose.yml service")
 	}
 	return c
@@ -459,4 +459,76 @@ func TestDockerModulesBuildAlone(t *testing.T) {
 			assert.NoError(t, err, "GOWORK=off go list -deps ./... in %s:\n%s", dir, out)
 		})
 	}
+}
+
+// targetsIn reads a Prometheus file_sd targets file: its targets, in order.
+func targetsIn(t *testing.T, path string) []string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var groups []struct {
+		Targets []string `yaml:"targets"`
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &groups), path)
+	var out []string
+	for _, g := range groups {
+		out = append(out, g.Targets...)
+	}
+	return out
+}
+
+// TestComposePrometheus: the prometheus service runs deploy/prometheus (the
+// scrape configuration and rule file the tests run) with compose-targets/
+// over targets/, naming the collector service at the ports collector-config.yaml
+// listens on there; targets/ names collector-config.yaml's loopback defaults;
+// promtool accepts the configuration as compose lays it out.
+func TestComposePrometheus(t *testing.T) {
+	root := repoRoot(t)
+	c := readCompose(t, root)
+	vars := configVars(t, root)
+	prom, collector := c.Services["prometheus"], c.Services["collector"]
+
+	assert.True(t, strings.HasPrefix(prom.Image, "prom/prometheus:v2."), "Prometheus 2 (as Debian's, which the tests run), got %s", prom.Image)
+	assert.Contains(t, prom.Command, "--config.file=/etc/prometheus/prometheus.yml")
+	mounts := map[string]string{} // container path -> host path
+	for _, v := range prom.Volumes {
+		parts := strings.Split(v, ":")
+		require.GreaterOrEqual(t, len(parts), 2, "volume %q", v)
+		mounts[parts[1]] = parts[0]
+	}
+	assert.Equal(t, "./"+harness.PrometheusDir, mounts["/etc/prometheus"], "the repository's Prometheus configuration and rules")
+	assert.Equal(t, "./"+harness.PrometheusDir+"/compose-targets", mounts["/etc/prometheus/targets"], "compose's targets over targets/")
+	assert.Contains(t, published(t, prom), "9090", "Prometheus's UI and API are published (on loopback)")
+
+	// The collector's two metrics endpoints, inside compose and by default.
+	env := collector.Environment
+	host, crewPort := port(t, env[harness.EnvPrometheus])
+	assert.Equal(t, "0.0.0.0", host, "%s listens on every container interface", harness.EnvPrometheus)
+	assert.Equal(t, "0.0.0.0", env[harness.EnvMetricsHost])
+	def := harness.DefaultAddrs()
+	assert.Equal(t, def.CrewMetrics, vars[harness.EnvPrometheus], "collector-config.yaml's default is the harness's")
+	assert.Equal(t, def.Metrics, vars[harness.EnvMetricsHost]+":"+vars[harness.EnvMetricsPort])
+
+	files, err := harness.PrometheusTargetFiles(root)
+	require.NoError(t, err)
+	require.Contains(t, files, harness.JobCrewtrace)
+	require.Contains(t, files, harness.JobOtelcol)
+	dir := filepath.Join(root, harness.PrometheusDir)
+	for job, want := range map[string][2]string{
+		harness.JobCrewtrace: {"collector:" + crewPort, def.CrewMetrics},
+		harness.JobOtelcol:   {"collector:" + env[harness.EnvMetricsPort], def.Metrics},
+	} {
+		rel, ok := strings.CutPrefix(files[job], "targets/")
+		require.True(t, ok, "job %s reads its targets from targets/: %s", job, files[job])
+		assert.Equal(t, []string{want[0]}, targetsIn(t, filepath.Join(dir, "compose-targets", rel)), "compose: job %s scrapes the collector service", job)
+		assert.Equal(t, []string{want[1]}, targetsIn(t, filepath.Join(dir, files[job])), "local: job %s scrapes collector-config.yaml's default", job)
+	}
+
+	// promtool on the configuration as the container sees it.
+	tmp := t.TempDir()
+	require.NoError(t, os.CopyFS(filepath.Join(tmp, "prometheus"), os.DirFS(dir)))
+	require.NoError(t, os.RemoveAll(filepath.Join(tmp, "prometheus", "targets")))
+	require.NoError(t, os.CopyFS(filepath.Join(tmp, "prometheus", "targets"), os.DirFS(filepath.Join(dir, "compose-targets"))))
+	out, err := exec.Command("promtool", "check", "config", filepath.Join(tmp, "prometheus", "prometheus.yml")).CombinedOutput()
+	assert.NoError(t, err, string(out))
 }

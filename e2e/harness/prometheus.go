@@ -175,6 +175,20 @@ func writePrometheusConfig(src, dst string, targets map[string][]string, interva
 	return path, writeFile(path, out)
 }
 
+// PrometheusTargetFiles returns the targets file of each scrape job of the
+// repository's prometheus.yml, relative to its directory.
+func PrometheusTargetFiles(root string) (map[string]string, error) {
+	raw, err := os.ReadFile(filepath.Join(root, PrometheusDir, "prometheus.yml"))
+	if err != nil {
+		return nil, fmt.Errorf("harness: prometheus config: %w", err)
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("harness: prometheus config: %w", err)
+	}
+	return targetFiles(cfg)
+}
+
 // targetFiles returns the file_sd file of each scrape job of a parsed
 // prometheus.yml (one file per job).
 func targetFiles(cfg map[string]any) (map[string]string, error) {
