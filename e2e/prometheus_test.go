@@ -79,7 +79,9 @@ func TestPrometheusMonitoring(t *testing.T) {
 	// metrics on exit) and the session exporter has emitted every session;
 	// then Prometheus scrapes both endpoints once more.
 	n := float64(len(all))
-	require.NoError(t, harness.Poll(ctx, "the collector's metrics count every session", func(ctx context.Context) (bool, string, error) {
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	require.NoError(t, harness.Poll(sctx, "the collector's metrics count every session", func(ctx context.Context) (bool, string, error) {
 		crew, _, err := harness.ScrapeMetric(ctx, stack.CrewMetricsURL(), "crewtrace_sessions_ended_total", nil)
 		if err != nil {
 			return false, err.Error(), nil
@@ -90,7 +92,7 @@ func TestPrometheusMonitoring(t *testing.T) {
 		}
 		return crew == n && exp == n, fmt.Sprintf("crews %v, exporter %v of %v sessions", crew, exp, n), nil
 	}))
-	require.NoError(t, prom.WaitScrapedAfter(ctx, time.Now(), harness.JobCrewtrace, harness.JobOtelcol))
+	require.NoError(t, prom.WaitScrapedAfter(sctx, time.Now(), harness.JobCrewtrace, harness.JobOtelcol))
 
 	// Totals: the page's queries against the truth.
 	want := expectedTotals(truths)
@@ -116,7 +118,9 @@ func TestPrometheusMonitoring(t *testing.T) {
 			ruleNames = append(ruleNames, r.Record+r.Alert)
 		}
 	}
-	require.NoError(t, harness.Poll(ctx, "every rule evaluated", func(ctx context.Context) (bool, string, error) {
+	rctx, cancel := context.WithTimeout(ctx, 30*promInterval)
+	defer cancel()
+	require.NoError(t, harness.Poll(rctx, "every rule evaluated", func(ctx context.Context) (bool, string, error) {
 		rules, err := prom.Rules(ctx)
 		if err != nil {
 			return false, err.Error(), nil
@@ -153,7 +157,7 @@ func TestPrometheusMonitoring(t *testing.T) {
 		}
 		return out
 	})
-	for name, keys := range map[string][]string{
+	wantSeries := map[string][]string{
 		"crewtrace:session_success:ratio_rate5m":         byName,
 		"crewtrace:event_recording_success:ratio_rate5m": services,
 		"crewtrace:events_rejected:ratio_rate5m":         byReason,
@@ -162,23 +166,42 @@ func TestPrometheusMonitoring(t *testing.T) {
 		"crewtrace:session_duration_seconds:p50_rate5m":  byState,
 		"crewtrace:session_duration_seconds:p95_rate5m":  byState,
 		"crewtrace:agents_per_session:ratio_rate5m":      services,
-	} {
+	}
+	seriesKeys := func(ctx context.Context, q string) ([]string, error) {
+		res, err := prom.Query(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		var keys []string
+		for _, s := range res {
+			keys = append(keys, s.Key())
+		}
+		return sorted(keys), nil
+	}
+	// Rates need two samples after the counters settled, and the rules one
+	// evaluation after that: a few intervals, not the test's whole budget.
+	// The subtests below report whatever still differs.
+	wctx, cancel := context.WithTimeout(ctx, 20*promInterval)
+	defer cancel()
+	_ = harness.Poll(wctx, "every recording rule's series", func(ctx context.Context) (bool, string, error) {
+		for name, keys := range wantSeries {
+			for _, q := range []string{query(name), name} {
+				got, err := seriesKeys(ctx, q)
+				if err != nil {
+					return false, "", err
+				}
+				if !assert.ObjectsAreEqual(keys, got) {
+					return false, fmt.Sprintf("%s: %v", name, got), nil
+				}
+			}
+		}
+		return true, "", nil
+	})
+	for name, keys := range wantSeries {
 		t.Run("series/"+name, func(t *testing.T) {
 			for _, q := range []string{query(name), name} {
-				var got []string
-				err := harness.Poll(ctx, "series of "+q, func(ctx context.Context) (bool, string, error) {
-					res, err := prom.Query(ctx, q)
-					if err != nil {
-						return false, "", err
-					}
-					got = nil
-					for _, s := range res {
-						got = append(got, s.Key())
-					}
-					got = sorted(got)
-					return assert.ObjectsAreEqual(keys, got), fmt.Sprintf("%v", got), nil
-				})
-				assert.NoError(t, err)
+				got, err := seriesKeys(ctx, q)
+				require.NoError(t, err, q)
 				assert.Equal(t, keys, got, "%s", q)
 			}
 		})
