@@ -19,9 +19,12 @@
 //     next revision; after that window only its trace ID is remembered (up to
 //     MaxSessions of them) so that a later span is counted as dropped instead
 //     of starting an unrelated record;
-//   - when MaxSessions or MaxSpans is exceeded, retained sessions are released
-//     first, then the oldest pending session is emitted as partial
-//     (flush_reason "limit");
+//   - when MaxSessions, MaxSpans or MaxBytes is exceeded, retained sessions
+//     are released first, then the oldest pending session is emitted as
+//     partial (flush_reason "limit");
+//   - what it keeps of a client's values is cut at read time (MaxValueBytes,
+//     MaxEventsPerSpan) and counted, in Result and in the record's
+//     truncated object (bounds.go);
 //   - Drain emits every pending session (flush_reason "shutdown").
 //
 // Crash safety is the job of the exporter's buffer (internal/buffer): it
@@ -55,6 +58,15 @@ type Config struct {
 	MaxSessions int
 	// MaxSpans bounds the span summaries held over all traces.
 	MaxSpans int
+	// MaxBytes bounds the accounted bytes of everything held (bounds.go).
+	MaxBytes int64
+	// MaxValueBytes bounds each string kept from a span (attribute values
+	// and keys, event fields, tags); longer ones are cut. At least
+	// MinValueBytes when set.
+	MaxValueBytes int
+	// MaxEventsPerSpan bounds the session events kept per span; later ones
+	// are dropped.
+	MaxEventsPerSpan int
 	// IncludeRootless emits records for traces that never had a session root
 	// and carry no crewtrace attribute, instead of ignoring them.
 	IncludeRootless bool
@@ -83,6 +95,12 @@ type Result struct {
 	LateSpans int
 	// ReleasedRetained counts emitted sessions released early to make room.
 	ReleasedRetained int
+	// TruncatedValues counts the strings cut to MaxValueBytes in the spans
+	// this call read.
+	TruncatedValues int
+	// DroppedEvents counts the session events dropped beyond
+	// MaxEventsPerSpan in the spans this call read.
+	DroppedEvents int
 	// Released lists the traces whose state this call dropped (retention
 	// over, limit flush, ignored trace, Drain), after their records, if any,
 	// are in Records. A persistence layer deletes what it holds for them.
@@ -105,6 +123,10 @@ type session struct {
 	revision  int   // revision of the next record
 	pending   bool  // has spans not yet in an emitted record
 	elem      *list.Element
+
+	bytes     int64 // accounted size of what the session holds (bounds.go)
+	cutValues int   // strings cut in its spans
+	cutEvents int   // events dropped from its spans
 }
 
 // linearLimit is the span count up to which duplicates are found by scanning.
@@ -117,6 +139,9 @@ type Assembler struct {
 	pending  *list.List // *session, oldest first arrival first
 	retained *list.List // *session, emitted and clean, oldest emission first
 	spans    int
+	bytes    int64 // accounted size of all sessions
+
+	rd reader // reads span values under the value limits
 
 	// batch counts, during Add, the spans of each trace not yet reserved
 	// in its session, so a session's span slice grows once per batch.
@@ -130,6 +155,7 @@ type Assembler struct {
 // New returns an empty Assembler.
 func New(cfg Config) *Assembler {
 	return &Assembler{
+		rd:       reader{maxValue: cfg.MaxValueBytes, maxEvents: cfg.MaxEventsPerSpan},
 		cfg:      cfg,
 		sessions: make(map[pcommon.TraceID]*session),
 		pending:  list.New(),
@@ -142,6 +168,12 @@ func New(cfg Config) *Assembler {
 // Buffered returns the number of traces and span summaries held.
 func (a *Assembler) Buffered() (sessions, spans int) {
 	return len(a.sessions), a.spans
+}
+
+// BufferedBytes returns the accounted bytes held (bounds.go), what
+// MaxBytes bounds.
+func (a *Assembler) BufferedBytes() int64 {
+	return a.bytes
 }
 
 // Add buffers the spans of td at time now, then applies the limits. It does
@@ -185,14 +217,16 @@ func (a *Assembler) addSpan(s ptrace.Span, res pcommon.Resource, now int64, out 
 			out.LateSpans++
 			return
 		}
-		ss = &session{traceID: tid, firstSeen: now, rootIdx: -1}
+		ss = &session{traceID: tid, firstSeen: now, rootIdx: -1, bytes: sizeSession}
 		a.sessions[tid] = ss
+		a.bytes += sizeSession
 	} else if ss.has(s.SpanID()) {
 		out.DuplicateSpans++
 		return
 	}
 
-	sp, sessionID, rt := summarise(s)
+	a.rd.reset()
+	sp, sessionID, rt := summarise(s, &a.rd)
 	if sp.badTime {
 		out.BadTimestamps++
 	}
@@ -202,22 +236,31 @@ func (a *Assembler) addSpan(s ptrace.Span, res pcommon.Resource, now int64, out 
 	}
 	ss.add(sp)
 	a.spans++
+	grow := sp.size() + sizeIndex
 	if sessionID != "" || sp.kind != kindOther {
 		ss.crewtrace = true
 	}
 	if rt != nil && ss.root == nil {
 		ss.root, ss.rootIdx = rt, len(ss.spans)-1
-		ss.resource = rawMap(res.Attributes())
+		grow += rt.size() + ss.setResource(a.rd.rawMap(res.Attributes()))
 		if sessionID != "" {
+			grow += int64(len(sessionID) - len(ss.sessionID))
 			ss.sessionID = sessionID
 		}
 	}
 	if ss.resource == nil {
-		ss.resource = rawMap(res.Attributes())
+		grow += ss.setResource(a.rd.rawMap(res.Attributes()))
 	}
 	if ss.sessionID == "" {
 		ss.sessionID = sessionID
+		grow += int64(len(sessionID))
 	}
+	ss.bytes += grow
+	a.bytes += grow
+	ss.cutValues += a.rd.values
+	ss.cutEvents += a.rd.events
+	out.TruncatedValues += a.rd.values
+	out.DroppedEvents += a.rd.events
 	ss.lastSeen = now
 	if !ss.pending {
 		a.makePending(ss)
@@ -271,7 +314,8 @@ func (a *Assembler) ignorable(ss *session) bool {
 
 func (a *Assembler) overLimit() bool {
 	return (a.cfg.MaxSessions > 0 && len(a.sessions) > a.cfg.MaxSessions) ||
-		(a.cfg.MaxSpans > 0 && a.spans > a.cfg.MaxSpans)
+		(a.cfg.MaxSpans > 0 && a.spans > a.cfg.MaxSpans) ||
+		(a.cfg.MaxBytes > 0 && a.bytes > a.cfg.MaxBytes)
 }
 
 // Tick emits the sessions whose deadlines have passed at now and releases
@@ -334,6 +378,7 @@ func (a *Assembler) Drain(now time.Time) Result {
 	a.pending.Init()
 	a.retained.Init()
 	a.spans = 0
+	a.bytes = 0
 	return res
 }
 
@@ -396,7 +441,19 @@ func (a *Assembler) forget(ss *session) {
 	}
 	ss.elem = nil
 	a.spans -= len(ss.spans)
+	a.bytes -= ss.bytes
 	delete(a.sessions, ss.traceID)
+}
+
+// setResource replaces the session's resource attributes and returns the
+// change in its accounted size.
+func (ss *session) setResource(m map[string]any) int64 {
+	var old int64
+	if ss.resource != nil {
+		old = rawSize(ss.resource)
+	}
+	ss.resource = m
+	return rawSize(m) - old
 }
 
 // has reports whether the session holds a span with this ID.

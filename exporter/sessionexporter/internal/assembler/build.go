@@ -54,6 +54,9 @@ func (a *Assembler) header(ss *session, reason string, now int64) record.Record 
 	if a.cfg.TraceURLBase != "" {
 		r.TraceURL = strings.TrimRight(a.cfg.TraceURLBase, "/") + "/trace/" + r.TraceID
 	}
+	if ss.cutValues > 0 || ss.cutEvents > 0 {
+		r.Truncated = &record.Truncated{Values: ss.cutValues, Events: ss.cutEvents}
+	}
 	rt := ss.root
 	if rt == nil {
 		r.EndState, r.EndReason = semconv.EndStateIndeterminate, endStateUnknown
@@ -111,7 +114,7 @@ func (ss *session) assignAgents() ([]record.Agent, []int) {
 }
 
 // count fills the span, token and error counts of r and of its agents, and
-// the session's times. An error is an error event, or a span (other than the
+// the session's times. Token sums saturate at math.MaxInt64. An error is an error event, or a span (other than the
 // root) with status Error that carries no error event.
 func (ss *session) count(r *record.Record, agentOf []int) {
 	var minStart, maxEnd int64
@@ -131,12 +134,12 @@ func (ss *session) count(r *record.Record, agentOf []int) {
 		switch sp.kind {
 		case kindLLM:
 			r.Counts.LLMCalls++
-			r.Tokens.Input += sp.inTokens
-			r.Tokens.Output += sp.outTokens
+			r.Tokens.Input = addTokens(r.Tokens.Input, sp.inTokens)
+			r.Tokens.Output = addTokens(r.Tokens.Output, sp.outTokens)
 			if ag != nil {
 				ag.LLMCalls++
-				ag.Tokens.Input += sp.inTokens
-				ag.Tokens.Output += sp.outTokens
+				ag.Tokens.Input = addTokens(ag.Tokens.Input, sp.inTokens)
+				ag.Tokens.Output = addTokens(ag.Tokens.Output, sp.outTokens)
 			}
 		case kindTool:
 			r.Counts.ToolCalls++
@@ -164,10 +167,10 @@ func (ss *session) count(r *record.Record, agentOf []int) {
 		}
 	}
 	for i := range r.Agents {
-		r.Agents[i].Tokens.Total = r.Agents[i].Tokens.Input + r.Agents[i].Tokens.Output
+		r.Agents[i].Tokens.Total = addTokens(r.Agents[i].Tokens.Input, r.Agents[i].Tokens.Output)
 	}
 	r.Counts.Agents = len(r.Agents)
-	r.Tokens.Total = r.Tokens.Input + r.Tokens.Output
+	r.Tokens.Total = addTokens(r.Tokens.Input, r.Tokens.Output)
 	r.StartTime, r.EndTime = unixTime(minStart), unixTime(maxEnd)
 	if maxEnd > minStart {
 		r.DurationMs = float64(maxEnd-minStart) / 1e6

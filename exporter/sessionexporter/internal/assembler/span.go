@@ -62,9 +62,9 @@ type root struct {
 // maxSaneNanos bounds accepted timestamps (year 2200); later ones are absurd.
 const maxSaneNanos = int64(7258118400) * 1e9
 
-// summarise reads one span and its session.id. The root return is non-nil
-// for a session root.
-func summarise(s ptrace.Span) (sp span, sessionID string, rt *root) {
+// summarise reads one span and its session.id, every kept value through rd
+// (bounds.go). The root return is non-nil for a session root.
+func summarise(s ptrace.Span, rd *reader) (sp span, sessionID string, rt *root) {
 	sp = span{
 		id:        s.SpanID(),
 		parent:    s.ParentSpanID(),
@@ -86,32 +86,37 @@ func summarise(s ptrace.Span) (sp span, sessionID string, rt *root) {
 		case string(semconv.OperationNameKey):
 			operation = v.AsString()
 		case string(semconv.SessionIDKey):
-			sessionID = v.AsString()
+			sessionID = rd.id(v.AsString())
 		case string(semconv.AgentIDKey):
-			sp.agentID = v.AsString()
+			sp.agentID = rd.id(v.AsString())
 		case string(semconv.AgentNameKey):
-			sp.agentName = v.AsString()
+			sp.agentName = rd.str(v)
 		case string(semconv.InputTokensKey):
-			sp.inTokens = intValue(v)
+			sp.inTokens = tokenCount(v)
 		case string(semconv.OutputTokensKey):
-			sp.outTokens = intValue(v)
+			sp.outTokens = tokenCount(v)
 		case string(semconv.SessionNameKey):
-			sessionName = v.AsString()
+			sessionName = rd.str(v)
 		case string(semconv.WorkflowNameKey):
-			workflowName = v.AsString()
+			workflowName = rd.str(v)
 		case string(semconv.SessionEndStateKey):
-			endState = v.AsString()
+			endState = rd.str(v)
 		case string(semconv.SessionEndReasonKey):
-			endReason = v.AsString()
+			endReason = rd.str(v)
 		case string(semconv.SessionTagsKey):
-			tags = stringSlice(v)
+			tags = stringSlice(v, rd)
 		}
 	}
 	sp.kind = classify(spanKind, operation)
 
 	evs := s.Events()
 	for i := 0; i < evs.Len(); i++ {
-		if ev, ok := summariseEvent(evs.At(i)); ok {
+		ev, ok := summariseEvent(evs.At(i), rd)
+		switch {
+		case !ok:
+		case rd.maxEvents > 0 && len(sp.events) >= rd.maxEvents:
+			rd.events++
+		default:
 			sp.events = append(sp.events, ev)
 		}
 	}
@@ -124,7 +129,7 @@ func summarise(s ptrace.Span) (sp span, sessionID string, rt *root) {
 		name = workflowName
 	}
 	if name == "" {
-		name = strings.TrimPrefix(strings.TrimPrefix(s.Name(), semconv.SessionSpanPrefix), " ")
+		name = rd.text(strings.TrimPrefix(strings.TrimPrefix(s.Name(), semconv.SessionSpanPrefix), " "))
 	}
 	return sp, sessionID, &root{name: name, tags: tags, endState: endState, endReason: endReason}
 }
@@ -155,69 +160,58 @@ func classify(spanKind, operation string) uint8 {
 
 // summariseEvent reads a span event; ok is false for events that are not
 // session events (no crewtrace.event.kind).
-func summariseEvent(e ptrace.SpanEvent) (event, bool) {
+func summariseEvent(e ptrace.SpanEvent, rd *reader) (event, bool) {
 	attrs := e.Attributes()
 	kind, ok := attrs.Get(string(semconv.EventKindKey))
 	if !ok {
 		return event{}, false
 	}
-	ev := event{time: int64(e.Timestamp()), kind: kind.AsString()}
+	ev := event{time: int64(e.Timestamp()), kind: rd.str(kind)}
 	if ev.time < 0 || ev.time > maxSaneNanos {
 		ev.time = 0
 	}
 	for k, v := range attrs.All() {
 		switch k {
 		case string(semconv.EventTypeKey):
-			ev.typ = v.AsString()
+			ev.typ = rd.str(v)
 		case string(semconv.EventReturnsKey):
-			ev.returns = v.AsString()
+			ev.returns = rd.str(v)
 		case string(semconv.ErrorTypeKey):
-			ev.errorType = v.AsString()
+			ev.errorType = rd.str(v)
 		case string(semconv.ExceptionTypeKey):
 			if ev.errorType == "" {
-				ev.errorType = v.AsString()
+				ev.errorType = rd.str(v)
 			}
 		case string(semconv.ExceptionMessageKey):
-			ev.message = v.AsString()
+			ev.message = rd.str(v)
 		default:
 			if name, ok := strings.CutPrefix(k, semconv.EventParamPrefix); ok {
-				ev.params = append(ev.params, param{name: name, value: rawValue(v)})
+				ev.params = append(ev.params, param{name: rd.text(name), value: rd.raw(v)})
 			}
 		}
 	}
 	if ev.typ == "" && e.Name() != semconv.ExceptionEventName {
-		ev.typ = e.Name()
+		ev.typ = rd.text(e.Name())
 	}
 	return ev, true
 }
 
-// intValue reads an integer attribute written as int, double or string.
-func intValue(v pcommon.Value) int64 {
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		return v.Int()
-	case pcommon.ValueTypeDouble:
-		return int64(v.Double())
-	default:
-		return 0
-	}
-}
-
-// stringSlice reads a string-slice attribute (a single string is one tag).
-func stringSlice(v pcommon.Value) []string {
+// stringSlice reads a string-slice attribute (a single string is one tag),
+// each string through rd.
+func stringSlice(v pcommon.Value, rd *reader) []string {
 	switch v.Type() {
 	case pcommon.ValueTypeSlice:
 		sl := v.Slice()
 		out := make([]string, 0, sl.Len())
 		for i := 0; i < sl.Len(); i++ {
-			out = append(out, sl.At(i).AsString())
+			out = append(out, rd.str(sl.At(i)))
 		}
 		return out
 	case pcommon.ValueTypeStr:
 		if v.Str() == "" {
 			return nil
 		}
-		return []string{v.Str()}
+		return []string{rd.text(v.Str())}
 	default:
 		return nil
 	}
