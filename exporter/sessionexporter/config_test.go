@@ -41,6 +41,9 @@ func TestLoadConfig(t *testing.T) {
 		assert.True(t, cfg.QueueConfig.Get().BlockOnOverflow, "the records queue applies back-pressure by default")
 		assert.Zero(t, cfg.BackOffConfig.MaxElapsedTime, "sink writes are retried until they succeed by default")
 		assert.Nil(t, cfg.StorageID, "no storage extension by default")
+		assert.Equal(t, int64(128<<20), cfg.MaxBytes, "memory is bounded by default")
+		assert.Equal(t, 8<<10, cfg.MaxAttributeBytes, "client values are bounded by default")
+		assert.Equal(t, 128, cfg.MaxEventsPerSpan)
 	})
 	t.Run("file", func(t *testing.T) {
 		cfg := loadConfig(t, "file")
@@ -58,6 +61,9 @@ func TestLoadConfig(t *testing.T) {
 		want.SessionTimeout = time.Minute
 		want.MaxSessions = 500
 		want.MaxSpans = 20000
+		want.MaxBytes = 64 << 20
+		want.MaxAttributeBytes = 1024
+		want.MaxEventsPerSpan = 16
 		want.IncludeRootless = true
 		want.TraceURLBase = "http://localhost:16686"
 		want.File = configoptional.Some(sink.FileConfig{Path: "/var/lib/crewtrace/sessions.jsonl", MaxMegabytes: 10, MaxBackups: 2})
@@ -111,7 +117,8 @@ func TestValidateErrors(t *testing.T) {
 		{"bad_grace", []string{"grace_period must be positive"}},
 		{"bad_timeout", []string{"session_timeout (5s) must not be shorter than grace_period (10s)"}},
 		{"bad_zero_timeout", []string{"session_timeout must be positive"}},
-		{"bad_limits", []string{"max_sessions must be positive, got 0", "max_spans must be positive, got -1"}},
+		{"bad_limits", []string{"max_sessions must be positive, got 0", "max_spans must be positive, got -1",
+			"max_bytes must be positive, got 0", "max_attribute_bytes must be at least 64, got 63", "max_events_per_span must be positive, got 0"}},
 		{"bad_no_sink", []string{"exactly one sink section must be set (file, http, postgres), got 0: []"}},
 		{"bad_two_sinks", []string{"exactly one sink section must be set (file, http, postgres), got 2: [file http]"}},
 		{"bad_file", []string{"file.path must not be empty", "file.max_megabytes must not be negative", "file.max_backups must not be negative"}},
