@@ -49,7 +49,7 @@ func TestLoadConfig(t *testing.T) {
 		cfg := loadConfig(t, "file")
 		require.NoError(t, confmap.Validate(cfg))
 		require.True(t, cfg.File.HasValue(), "an empty section is present: the file sink with its defaults")
-		assert.Equal(t, sink.FileConfig{Path: "sessions.jsonl", MaxMegabytes: 100, MaxBackups: 5}, *cfg.File.Get())
+		assert.Equal(t, sink.FileConfig{Path: "sessions.jsonl", MaxMegabytes: 100, MaxBackups: 5, Mode: 0o600, DirectoryMode: 0o750}, *cfg.File.Get())
 		assert.False(t, cfg.HTTP.HasValue())
 		assert.Equal(t, []string{"file"}, sinkNames(cfg))
 	})
@@ -66,7 +66,7 @@ func TestLoadConfig(t *testing.T) {
 		want.MaxEventsPerSpan = 16
 		want.IncludeRootless = true
 		want.TraceURLBase = "http://localhost:16686"
-		want.File = configoptional.Some(sink.FileConfig{Path: "/var/lib/crewtrace/sessions.jsonl", MaxMegabytes: 10, MaxBackups: 2})
+		want.File = configoptional.Some(sink.FileConfig{Path: "/var/lib/crewtrace/sessions.jsonl", MaxMegabytes: 10, MaxBackups: 2, Mode: 0o640, DirectoryMode: 0o700})
 		assert.Equal(t, want, cfg)
 	})
 	t.Run("http", func(t *testing.T) {

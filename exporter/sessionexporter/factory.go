@@ -60,9 +60,11 @@ func createDefaultConfig() component.Config {
 		MaxEventsPerSpan:  defaultMaxEvents,
 		// Sink sections are off until present; these are their defaults.
 		File: configoptional.Default(sink.FileConfig{
-			Path:         defaultFilePath,
-			MaxMegabytes: defaultMaxMegabytes,
-			MaxBackups:   defaultMaxBackups,
+			Path:          defaultFilePath,
+			MaxMegabytes:  defaultMaxMegabytes,
+			MaxBackups:    defaultMaxBackups,
+			Mode:          sink.DefaultFileMode,
+			DirectoryMode: sink.DefaultDirectoryMode,
 		}),
 		HTTP:          configoptional.Default(sink.HTTPConfig{ClientConfig: confighttp.NewDefaultClientConfig()}),
 		Postgres:      configoptional.Default(postgres.NewDefaultConfig()),
