@@ -472,3 +472,29 @@ func TestConcurrentConsumers(t *testing.T) {
 		assert.Equal(t, 0, r.Revision)
 	}
 }
+
+// A server asking for a Retry-After beyond retry_on_failure.max_interval
+// gets its retry after max_interval (20ms here), not after the days it
+// asked for.
+func TestHTTPRetryAfterBeyondMaxIntervalWaitsMaxInterval(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			w.Header().Set("Retry-After", "1000000")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(ts.Close)
+	cfg := testConfig(t)
+	useHTTPSink(cfg, ts.URL)
+	h := start(t, cfg)
+	h.consume(t, testgen.Session(1, 3))
+	h.clock.Advance(testGrace)
+	require.Eventually(t, func() bool { return h.sum(t, metadata.MetricRecordsWritten) == 1 }, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, h.exp.Shutdown(context.Background()))
+	assert.Equal(t, int64(1), h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "retryable")))
+}
