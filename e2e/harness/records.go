@@ -30,6 +30,7 @@ type Record struct {
 	EndReason     string         `json:"end_reason"`
 	Complete      bool           `json:"complete"`
 	FlushReason   string         `json:"flush_reason"`
+	EmittedAt     time.Time      `json:"emitted_at"`
 	Resource      map[string]any `json:"resource"`
 	SpanCount     int            `json:"span_count"`
 	Counts        RecordCounts   `json:"counts"`
