@@ -41,7 +41,7 @@ func TestLoadConfig(t *testing.T) {
 		assert.True(t, cfg.QueueConfig.Get().BlockOnOverflow, "the records queue applies back-pressure by default")
 		assert.Zero(t, cfg.BackOffConfig.MaxElapsedTime, "sink writes are retried until they succeed by default")
 		assert.Nil(t, cfg.StorageID, "no storage extension by default")
-		assert.Equal(t, int64(128<<20), cfg.MaxBytes, "memory is bounded by default")
+		assert.Equal(t, int64(256<<20), cfg.MaxBytes, "memory is bounded by default")
 		assert.Equal(t, 8<<10, cfg.MaxAttributeBytes, "client values are bounded by default")
 		assert.Equal(t, 128, cfg.MaxEventsPerSpan)
 	})

@@ -22,7 +22,7 @@ const (
 	defaultSessionTimeout = 5 * time.Minute
 	defaultMaxSessions    = 10_000
 	defaultMaxSpans       = 500_000
-	defaultMaxBytes       = 128 << 20
+	defaultMaxBytes       = 256 << 20
 	defaultMaxAttrBytes   = 8 << 10
 	defaultMaxEvents      = 128 // the OTel SDKs' default span event count limit
 	defaultFilePath       = "sessions.jsonl"
