@@ -130,6 +130,7 @@ func TestHostileClientBesideNormalCrew(t *testing.T) {
 	assert.LessOrEqual(t, mem.maxBuffered(), float64(hostileMaxBytes), "the exporter's accounted buffer stays within max_bytes")
 
 	// /metrics: no client string became a label.
+	t.Logf("/metrics: %d bytes", len(metricsBody))
 	assert.Less(t, len(metricsBody), 256<<10, "/metrics stays small: %d bytes", len(metricsBody))
 	labels := map[string]bool{}
 	for _, m := range regexp.MustCompile(`end_state="([^"]*)"`).FindAllStringSubmatch(metricsBody, -1) {
