@@ -10,11 +10,29 @@ GO ?= go
 RACE ?= -race
 TESTFLAGS ?=
 
-.PHONY: test fmt-check vet unit check-work tidy modules demo e2e e2e-build fuzz-short load
+.PHONY: test fmt-check vet unit check-work tidy modules demo e2e e2e-build fuzz-short load work-sum tree-check rules-test
 
 ## test: everything CI checks — formatting, go.work, vet, and race tests in every module
-## (the e2e module runs the collector, Jaeger and the example crew as processes).
-test: fmt-check check-work vet e2e-build unit fuzz-short
+## (the e2e module runs the collector, Jaeger and the example crew as processes),
+## and that none of it modified the tree.
+test: fmt-check check-work vet rules-test e2e-build unit fuzz-short tree-check
+
+# The tree as `make` found it (read before any recipe runs): tree-check fails
+# when the targets above left it otherwise — a tracked file modified (an
+# incomplete go.work.sum, a golden file rewritten), or a new file not ignored.
+TREE_STATE = { git status --porcelain; git diff; } 2>/dev/null | git hash-object --stdin
+TREE_AT_START := $(shell $(TREE_STATE))
+
+## tree-check: fail if the tree differs from when make started.
+tree-check:
+	@if [ "$$($(TREE_STATE))" != "$(TREE_AT_START)" ]; then \
+		echo "the tests modified the tree (git status --porcelain):"; git status --porcelain; \
+		echo "go.work.sum: run scripts/work-sum.sh and commit it; anything else: a test must not write there"; exit 1; \
+	fi
+
+## work-sum: complete go.work.sum with every checksum CI and the tests look up (commit it).
+work-sum:
+	@scripts/work-sum.sh
 
 modules:
 	@echo $(MODULES)
@@ -40,6 +58,18 @@ unit:
 
 tidy:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done
+
+# Prometheus configuration, recording rules and alerts (deploy/prometheus,
+# docs/MONITORING.md): promtool checks them and runs their unit tests (input
+# series -> expected values and alerts). Debian's `prometheus` package has promtool.
+PROMTOOL ?= promtool
+PROMDIR := deploy/prometheus
+
+## rules-test: promtool check config/rules and promtool test rules.
+rules-test:
+	@$(PROMTOOL) check config $(PROMDIR)/prometheus.yml
+	@$(PROMTOOL) check rules $(PROMDIR)/crewtrace-rules.yml
+	@$(PROMTOOL) test rules $(PROMDIR)/crewtrace-rules.test.yml
 
 # Demo and end-to-end runs. Binaries (collector, Jaeger v2, example crew) are
 # built into $(BUILD) and reused: Jaeger's first build takes minutes, later

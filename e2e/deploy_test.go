@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"net/url"
 	"os"
@@ -59,7 +60,7 @@ func readCompose(t *testing.T, root string) composeFile {
 	require.NoError(t, err)
 	var c composeFile
 	require.NoError(t, yaml.Unmarshal(raw, &c))
-	for _, name := range []string{"jaeger", "collector", "crew"} {
+	for _, name := range []string{"jaeger", "collector", "crew", "prometheus"} {
 		require.Contains(t, c.Services, name, "docker-compose.yml service")
 	}
 	return c
@@ -400,6 +401,104 @@ func TestComposeAgreesWithCollectorConfig(t *testing.T) {
 	assert.Equal(t, otlpPort, crewURL.Port(), "the crew exports to the collector's port for its protocol (%s)", endpointVar)
 }
 
+// composeVar is a variable reference in a compose file: ${NAME}, ${NAME:-default},
+// ${NAME-default}, ${NAME:?message}, ${NAME?message}.
+var composeVar = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)(?:(:?[-?])([^}]*))?\}`)
+
+// interpolate substitutes compose variables in text from env as compose
+// does, and fails as compose does when a required variable (:? unset or
+// empty, ? unset) is missing, with the file's message.
+func interpolate(text string, env map[string]string) (string, error) {
+	var errs []string
+	out := composeVar.ReplaceAllStringFunc(text, func(ref string) string {
+		m := composeVar.FindStringSubmatch(ref)
+		name, op, arg := m[1], m[2], m[3]
+		v, set := env[name]
+		switch op {
+		case ":-":
+			if v == "" {
+				return arg
+			}
+		case "-":
+			if !set {
+				return arg
+			}
+		case ":?":
+			if v == "" {
+				errs = append(errs, "required variable "+name+" is missing a value: "+arg)
+			}
+		case "?":
+			if !set {
+				errs = append(errs, "required variable "+name+" is missing a value: "+arg)
+			}
+		}
+		return v
+	})
+	if len(errs) > 0 {
+		return "", errors.New(strings.Join(errs, "; "))
+	}
+	return out, nil
+}
+
+// pgOverride is the compose override that adds PostgreSQL.
+const pgOverride = "deploy/compose.postgres.yml"
+
+// readNoComments reads a YAML file without its comment lines (compose does
+// not interpolate comments).
+func readNoComments(t *testing.T, path string) string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var b strings.Builder
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
+}
+
+// The default `docker compose up` needs no variable at all; the PostgreSQL
+// override has no default password: compose refuses to start without
+// CREWTRACE_PG_PASSWORD, and with it the database and the collector get
+// exactly that value. (A required variable in a profile of
+// docker-compose.yml would stop every `docker compose up`: compose checks
+// the whole file, inactive profiles included.)
+func TestComposePostgresPasswordRequired(t *testing.T) {
+	root := repoRoot(t)
+	base := readNoComments(t, filepath.Join(root, "docker-compose.yml"))
+	_, err := interpolate(base, map[string]string{})
+	require.NoError(t, err, "docker-compose.yml needs no variable")
+	assert.False(t, strings.Contains(base, "CREWTRACE_PG_PASSWORD"), "no password, and no default one, in the base file")
+
+	raw := readNoComments(t, filepath.Join(root, pgOverride))
+	for _, m := range composeVar.FindAllStringSubmatch(raw, -1) {
+		if strings.Contains(m[1], "PASSWORD") {
+			assert.Equal(t, ":?", m[2], "%s: %s is required, never defaulted", pgOverride, m[0])
+			assert.NotEmpty(t, strings.TrimSpace(m[3]), "%s: %s says what to set", pgOverride, m[0])
+		}
+	}
+	_, err = interpolate(raw, map[string]string{})
+	require.Error(t, err, "compose refuses to start without a password")
+	assert.Contains(t, err.Error(), "CREWTRACE_PG_PASSWORD")
+	_, err = interpolate(raw, map[string]string{"CREWTRACE_PG_PASSWORD": ""})
+	require.Error(t, err, "an empty password is refused too")
+
+	out, err := interpolate(raw, map[string]string{"CREWTRACE_PG_PASSWORD": "s3cret-Ω"})
+	require.NoError(t, err)
+	var c composeFile
+	require.NoError(t, yaml.Unmarshal([]byte(out), &c))
+	assert.Equal(t, "s3cret-Ω", c.Services["postgres"].Environment["POSTGRES_PASSWORD"])
+	assert.Equal(t, "s3cret-Ω", c.Services["collector"].Environment["CREWTRACE_PG_PASSWORD"])
+	assert.True(t, passwordEnvs(t, root)["CREWTRACE_PG_PASSWORD"], "the postgres sink overlay reads it by name")
+	assert.True(t, pinned(c.Services["postgres"].Image))
+	for _, p := range c.Services["postgres"].Ports {
+		assert.True(t, strings.HasPrefix(p, "127.0.0.1:"), "the database is published on loopback only: %s", p)
+	}
+	cmd := c.Services["collector"].Command
+	assert.Equal(t, "/etc/crewtrace/sinks/postgres.yaml", cmd[len(cmd)-1], "the override selects the postgres sink overlay")
+}
+
 // TestComposeCollectorEnvValidates runs the distribution's validate command on
 // collector-config.yaml, alone and with each sink overlay, with the
 // environment docker-compose.yml gives it.
@@ -414,12 +513,20 @@ func TestComposeCollectorEnvValidates(t *testing.T) {
 	for name, p := range sinkOverlays(t, root) {
 		runs["sink "+name] = []string{"--config", p}
 	}
+	// The collector's environment as the PostgreSQL override makes it.
+	out, err := interpolate(readNoComments(t, filepath.Join(root, pgOverride)), map[string]string{"CREWTRACE_PG_PASSWORD": "x"})
+	require.NoError(t, err)
+	var override composeFile
+	require.NoError(t, yaml.Unmarshal([]byte(out), &override))
 	for name, extra := range runs {
 		t.Run(name, func(t *testing.T) {
 			args := append([]string{"validate", "--config", filepath.Join(root, "collector-config.yaml")}, extra...)
 			cmd := exec.CommandContext(ctx, bin, args...)
 			cmd.Env = os.Environ()
 			for k, v := range c.Services["collector"].Environment {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			for k, v := range override.Services["collector"].Environment {
 				cmd.Env = append(cmd.Env, k+"="+v)
 			}
 			out, err := cmd.CombinedOutput()
@@ -459,4 +566,76 @@ func TestDockerModulesBuildAlone(t *testing.T) {
 			assert.NoError(t, err, "GOWORK=off go list -deps ./... in %s:\n%s", dir, out)
 		})
 	}
+}
+
+// targetsIn reads a Prometheus file_sd targets file: its targets, in order.
+func targetsIn(t *testing.T, path string) []string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var groups []struct {
+		Targets []string `yaml:"targets"`
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &groups), path)
+	var out []string
+	for _, g := range groups {
+		out = append(out, g.Targets...)
+	}
+	return out
+}
+
+// TestComposePrometheus: the prometheus service runs deploy/prometheus (the
+// scrape configuration and rule file the tests run) with compose-targets/
+// over targets/, naming the collector service at the ports collector-config.yaml
+// listens on there; targets/ names collector-config.yaml's loopback defaults;
+// promtool accepts the configuration as compose lays it out.
+func TestComposePrometheus(t *testing.T) {
+	root := repoRoot(t)
+	c := readCompose(t, root)
+	vars := configVars(t, root)
+	prom, collector := c.Services["prometheus"], c.Services["collector"]
+
+	assert.True(t, strings.HasPrefix(prom.Image, "prom/prometheus:v2."), "Prometheus 2 (as Debian's, which the tests run), got %s", prom.Image)
+	assert.Contains(t, prom.Command, "--config.file=/etc/prometheus/prometheus.yml")
+	mounts := map[string]string{} // container path -> host path
+	for _, v := range prom.Volumes {
+		parts := strings.Split(v, ":")
+		require.GreaterOrEqual(t, len(parts), 2, "volume %q", v)
+		mounts[parts[1]] = parts[0]
+	}
+	assert.Equal(t, "./"+harness.PrometheusDir, mounts["/etc/prometheus"], "the repository's Prometheus configuration and rules")
+	assert.Equal(t, "./"+harness.PrometheusDir+"/compose-targets", mounts["/etc/prometheus/targets"], "compose's targets over targets/")
+	assert.Contains(t, published(t, prom), "9090", "Prometheus's UI and API are published (on loopback)")
+
+	// The collector's two metrics endpoints, inside compose and by default.
+	env := collector.Environment
+	host, crewPort := port(t, env[harness.EnvPrometheus])
+	assert.Equal(t, "0.0.0.0", host, "%s listens on every container interface", harness.EnvPrometheus)
+	assert.Equal(t, "0.0.0.0", env[harness.EnvMetricsHost])
+	def := harness.DefaultAddrs()
+	assert.Equal(t, def.CrewMetrics, vars[harness.EnvPrometheus], "collector-config.yaml's default is the harness's")
+	assert.Equal(t, def.Metrics, vars[harness.EnvMetricsHost]+":"+vars[harness.EnvMetricsPort])
+
+	files, err := harness.PrometheusTargetFiles(root)
+	require.NoError(t, err)
+	require.Contains(t, files, harness.JobCrewtrace)
+	require.Contains(t, files, harness.JobOtelcol)
+	dir := filepath.Join(root, harness.PrometheusDir)
+	for job, want := range map[string][2]string{
+		harness.JobCrewtrace: {"collector:" + crewPort, def.CrewMetrics},
+		harness.JobOtelcol:   {"collector:" + env[harness.EnvMetricsPort], def.Metrics},
+	} {
+		rel, ok := strings.CutPrefix(files[job], "targets/")
+		require.True(t, ok, "job %s reads its targets from targets/: %s", job, files[job])
+		assert.Equal(t, []string{want[0]}, targetsIn(t, filepath.Join(dir, "compose-targets", rel)), "compose: job %s scrapes the collector service", job)
+		assert.Equal(t, []string{want[1]}, targetsIn(t, filepath.Join(dir, files[job])), "local: job %s scrapes collector-config.yaml's default", job)
+	}
+
+	// promtool on the configuration as the container sees it.
+	tmp := t.TempDir()
+	require.NoError(t, os.CopyFS(filepath.Join(tmp, "prometheus"), os.DirFS(dir)))
+	require.NoError(t, os.RemoveAll(filepath.Join(tmp, "prometheus", "targets")))
+	require.NoError(t, os.CopyFS(filepath.Join(tmp, "prometheus", "targets"), os.DirFS(filepath.Join(dir, "compose-targets"))))
+	out, err := exec.Command("promtool", "check", "config", filepath.Join(tmp, "prometheus", "prometheus.yml")).CombinedOutput()
+	assert.NoError(t, err, string(out))
 }

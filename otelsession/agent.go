@@ -3,7 +3,6 @@ package otelsession
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/codes"
@@ -15,15 +14,13 @@ import (
 // Agent is one agent's turn in a session: an "invoke_agent <name>" span. It
 // is safe for concurrent use. A nil *Agent is inert.
 type Agent struct {
-	id   string
-	name string
-	sess *Session
-	span trace.Span
-	ctx  scopeCtx // the context StartAgent returns
+	child // span, ended (changes under sess.mu), links in sess.open
+	id    string
+	name  string
+	sess  *Session
+	ctx   scopeCtx // the context StartAgent returns
 
 	idBuf uuidBuf // id's bytes
-
-	ended atomic.Bool // changes under sess.mu
 }
 
 // StartAgent starts an agent in the session and returns a context carrying
@@ -64,6 +61,7 @@ func (s *Session) StartAgent(ctx context.Context, name string, opts ...AgentOpti
 	if s.ended.Load() {
 		return ctx, nil, ErrSessionEnded
 	}
+	ctx0 := ctx
 	a := &Agent{name: name, sess: s}
 	id := a.idBuf.format(u)
 	a.id = id
@@ -77,6 +75,10 @@ func (s *Session) StartAgent(ctx context.Context, name string, opts ...AgentOpti
 	)
 	ctx, a.span = s.tracer.Start(s.parent(ctx, s.span), names.get(nameAgentSpan, "", name), sb.spanOpts(len(attrs))...)
 	sb.put(len(attrs))
+	if !s.track(&a.child) { // End ran since the check above
+		a.endStillRunning(StillRunningReason)
+		return ctx0, nil, ErrSessionEnded
+	}
 	s.inst.agents.Add(context.Background(), 1)
 	inTrace := s.traceID.IsValid() && a.span.SpanContext().TraceID() == s.traceID
 	a.ctx = scopeCtx{Context: ctx, sc: scope{sess: s, agent: a, inTrace: inTrace}}
@@ -116,19 +118,21 @@ func (a *Agent) Session() *Session {
 }
 
 // End ends the agent's span. A non-nil err is recorded on it (an exception
-// event, error.type, status Error). Only the first call counts. Events
-// recorded with the agent's context after End go to the session span.
+// event, error.type, status Error). Only the first call counts; an agent
+// still open when its session ends is ended by the session (see
+// StillRunningReason). Events recorded with the agent's context after End go
+// to the session span. To end an agent from a defer, panics included, use
+// EndOnExit.
 func (a *Agent) End(err error) {
 	if a == nil {
 		return
 	}
 	s := a.sess
 	s.mu.Lock()
-	if a.ended.Load() {
+	if !a.ended.CompareAndSwap(false, true) {
 		s.mu.Unlock()
 		return
 	}
-	a.ended.Store(true)
 	s.mu.Unlock()
 	if err != nil {
 		setError(a.span, err)

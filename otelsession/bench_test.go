@@ -173,7 +173,8 @@ func crewWithRawSDK(tracer trace.Tracer) {
 		semconv.EventKindKey.String(semconv.EventKindEvent), semconv.EventTypeKey.String("draft")))
 	a3.End()
 
-	sess.SetAttributes(semconv.SessionEndStateKey.String(semconv.EndStateSuccess), semconv.SessionEndReasonKey.String("done"))
+	sess.SetAttributes(semconv.SessionEndStateKey.String(semconv.EndStateSuccess), semconv.SessionEventsRefusedKey.Int64(0),
+		semconv.SessionEndReasonKey.String("done"))
 	sess.End()
 }
 

@@ -18,7 +18,8 @@ const Version = "0.1.0"
 // config holds the options of one session.
 type config struct {
 	name       string
-	spanName   string // semconv.SessionSpanName(name), built by WithName
+	spanName   string        // semconv.SessionSpanName(name), built by WithName
+	attrs      *sessionAttrs // the metrics' attribute sets for name, built by WithName
 	tags       []string
 	tp         trace.TracerProvider
 	mp         metric.MeterProvider
@@ -42,12 +43,19 @@ func (f optionFunc) apply(c config) config { return f(c) }
 // WithName sets the session's name: the root span is named "session <name>"
 // and the name is recorded as gen_ai.workflow.name and crewtrace.session.name.
 // Without it the span is named "session" and no name is recorded.
+//
+// The name also labels the session metrics (crewtrace.session.name on
+// crewtrace.sessions.started, .active, .ended and crewtrace.session.duration),
+// so, like a span name, it should name the kind of task ("triage"), not one
+// task: put what identifies a task in its tags.
 func WithName(name string) Option {
-	// The span name is built here, once per option: a program that reuses
-	// its options does not build it for every session.
+	// The span name and the metric attributes are built here, once per
+	// option: a program that reuses its options does not build them for
+	// every session.
 	spanName := semconv.SessionSpanName(name)
+	attrs := newSessionAttrs(name)
 	return optionFunc(func(c config) config {
-		c.name, c.spanName = name, spanName
+		c.name, c.spanName, c.attrs = name, spanName, attrs
 		return c
 	})
 }

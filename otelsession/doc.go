@@ -18,10 +18,14 @@
 // errors.Is) and is counted; nothing is dropped silently and user input never
 // causes a panic.
 //
-// [Session.End] ends a session once with an [EndState] and a reason;
-// [Session.EndOnExit] does it from a defer, turning an error or a panic into
-// [Fail]. [Shutdown] ends every session still open (Indeterminate) and
-// flushes the providers they used — call it before the process exits.
+// [Session.End] ends a session once with an [EndState] and a reason, and
+// ends the agents, LLM and tool calls it still has open with status Error
+// ([StillRunningReason]): nothing open vanishes. [Session.EndOnExit] and
+// [Agent.EndOnExit] end a session or an agent from a defer, turning an error
+// or a panic into a failure; a panic is recorded once as an error event
+// (exception.type "panic", its message and stack). [Shutdown] ends every
+// session still open (Indeterminate) and flushes the providers they used —
+// call it before the process exits.
 //
 // Span names and attribute keys come from package
 // github.com/crewtrace/crewtrace/semconv, the contract with the session
@@ -31,7 +35,9 @@
 // Providers are taken from options ([WithTracerProvider],
 // [WithMeterProvider]) and fall back to the otel globals; the package never
 // sets a global. Package otelsetup (its own module) builds OTLP providers
-// from the standard OTEL_* environment variables.
+// from the standard OTEL_* environment variables and installs them as the
+// globals. A session that falls back to a no-op global TracerProvider is
+// reported to otel.Handle ([ErrNoopTracerProvider], once per process).
 //
 //	func runTask(ctx context.Context) (err error) {
 //		ctx, sess := otelsession.Start(ctx, otelsession.WithName("triage"))
@@ -40,7 +46,7 @@
 //		if err != nil {
 //			return err
 //		}
-//		defer func() { agent.End(err) }()
+//		defer agent.EndOnExit(&err) // the agent fails with err or a panic too
 //		_, call, _ := otelsession.StartLLMCall(ctx, otelsession.LLMRequest{Provider: "openai", Model: "gpt-4o"})
 //		call.End(otelsession.LLMResponse{InputTokens: 120, OutputTokens: 40}, nil)
 //		return otelsession.RecordAction(ctx, "search", map[string]any{"query": "otel"})

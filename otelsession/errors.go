@@ -20,4 +20,9 @@ var (
 	// ErrInvalidEvent is returned for an event with an empty type, an
 	// unknown kind or an unsupported parameter value.
 	ErrInvalidEvent = errors.New("otelsession: invalid event")
+	// ErrNoopTracerProvider is reported to otel.Handle (once per process,
+	// never returned) when Start falls back to the global TracerProvider
+	// and finds a no-op one: sessions would be exported nowhere.
+	ErrNoopTracerProvider = errors.New("otelsession: the global TracerProvider is a no-op, sessions are exported nowhere: " +
+		"set it (otelsetup.Setup does) or pass WithTracerProvider")
 )

@@ -97,14 +97,14 @@ func record(ctx context.Context, ev Event, params []Param, err error) error {
 	}
 	s := sc.sess
 	if ev.Type == "" {
-		return s.inst.eventRejected(semconv.EventRejectInvalidType, fmt.Errorf("%w: empty type", ErrInvalidEvent))
+		return s.refuse(semconv.EventRejectInvalidType, fmt.Errorf("%w: empty type", ErrInvalidEvent))
 	}
 	kind := ev.Kind
 	if kind == "" {
 		kind = KindEvent
 	}
 	if kind != KindEvent && kind != KindAction && kind != KindError {
-		return s.inst.eventRejected(semconv.EventRejectInvalidKind, fmt.Errorf("%w: unknown kind %q", ErrInvalidEvent, string(kind)))
+		return s.refuse(semconv.EventRejectInvalidKind, fmt.Errorf("%w: unknown kind %q", ErrInvalidEvent, string(kind)))
 	}
 
 	n := 3 + len(ev.Params) + len(params)
@@ -133,7 +133,7 @@ func record(ctx context.Context, ev Event, params []Param, err error) error {
 				if sb != nil {
 					sb.put(len(attrs))
 				}
-				return s.inst.eventRejected(semconv.EventRejectInvalidParam,
+				return s.refuse(semconv.EventRejectInvalidParam,
 					fmt.Errorf("%w: param %q has unsupported type %T", ErrInvalidEvent, k, v))
 			}
 			attrs = append(attrs, attribute.KeyValue{Key: paramKey(k), Value: val})
@@ -144,7 +144,7 @@ func record(ctx context.Context, ev Event, params []Param, err error) error {
 				if sb != nil {
 					sb.put(len(attrs))
 				}
-				return s.inst.eventRejected(semconv.EventRejectInvalidParam,
+				return s.refuse(semconv.EventRejectInvalidParam,
 					fmt.Errorf("%w: param %q has no value (zero Param)", ErrInvalidEvent, p.name))
 			}
 			attrs = append(attrs, attribute.KeyValue{Key: paramKey(p.name), Value: p.value})
@@ -169,6 +169,7 @@ func record(ctx context.Context, ev Event, params []Param, err error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.ended.Load() {
+		// Too late for the session span's count: the metric has it.
 		return s.inst.eventRejected(semconv.EventRejectSessionEnded, ErrSessionEnded)
 	}
 	span := sc.current()
@@ -182,6 +183,20 @@ func record(ctx context.Context, ev Event, params []Param, err error) error {
 	}
 	s.inst.eventRecorded(kind)
 	return nil
+}
+
+// refuse counts an event refused in s, for the session span
+// (crewtrace.session.events_refused) while the session is open and on
+// crewtrace.events.rejected always, and returns err. The count is taken
+// under the read lock End excludes, so End writes an exact figure: a
+// refusal either precedes End or is too late for the span.
+func (s *Session) refuse(reason string, err error) error {
+	s.mu.RLock()
+	if !s.ended.Load() {
+		s.refused.Add(1)
+	}
+	s.mu.RUnlock()
+	return s.inst.eventRejected(reason, err)
 }
 
 // sortParams sorts param attributes by key, in place, and returns how many

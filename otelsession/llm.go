@@ -2,7 +2,6 @@ package otelsession
 
 import (
 	"context"
-	"sync/atomic"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -30,10 +29,25 @@ type LLMResponse struct {
 	ResponseModel string
 	// ResponseID is gen_ai.response.id.
 	ResponseID string
-	// InputTokens is gen_ai.usage.input_tokens, recorded when > 0.
+	// InputTokens is gen_ai.usage.input_tokens, recorded when > 0. As the
+	// GenAI convention says, it counts every input token, those read from
+	// and written to the provider's cache included.
 	InputTokens int
-	// OutputTokens is gen_ai.usage.output_tokens, recorded when > 0.
+	// OutputTokens is gen_ai.usage.output_tokens, recorded when > 0. It
+	// includes the reasoning tokens.
 	OutputTokens int
+	// CacheReadInputTokens is gen_ai.usage.cache_read.input_tokens, the input
+	// tokens served from the provider's cache (part of InputTokens),
+	// recorded when > 0.
+	CacheReadInputTokens int
+	// CacheCreationInputTokens is gen_ai.usage.cache_creation.input_tokens,
+	// the input tokens written to the provider's cache (part of
+	// InputTokens), recorded when > 0.
+	CacheCreationInputTokens int
+	// ReasoningOutputTokens is gen_ai.usage.reasoning.output_tokens, the
+	// output tokens spent on reasoning (part of OutputTokens), recorded
+	// when > 0.
+	ReasoningOutputTokens int
 	// FinishReasons is gen_ai.response.finish_reasons.
 	FinishReasons []string
 	// Completion is content: recorded as gen_ai.output.messages only when
@@ -44,11 +58,12 @@ type LLMResponse struct {
 // LLMCall is an LLM call in progress: a "chat <model>" client span. A nil
 // *LLMCall is inert.
 type LLMCall struct {
+	child // span, ended, links in sess.open
 	sess  *Session
-	span  trace.Span
-	ended atomic.Bool
 	// end holds the response attributes End sets: part of the call's own
-	// allocation instead of one more (written once, by the first End).
+	// allocation instead of one more (written once, by the first End). Six
+	// cover the usual response; a response with cache or reasoning token
+	// counts on top spills to the heap.
 	end [6]attribute.KeyValue
 }
 
@@ -71,6 +86,7 @@ func StartLLMCall(ctx context.Context, req LLMRequest) (context.Context, *LLMCal
 	if s.ended.Load() {
 		return ctx, nil, ErrSessionEnded
 	}
+	ctx0 := ctx
 	sb := getScratch()
 	attrs := append(sb.attrs[:0], semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),
 		semconv.SpanKindKey.String(semconv.SpanKindLLM),
@@ -88,6 +104,10 @@ func StartLLMCall(ctx context.Context, req LLMRequest) (context.Context, *LLMCal
 	ctx, c.span = s.tracer.Start(s.parent(ctx, sc.current()), names.get(nameLLMSpan, op, req.Model),
 		sb.spanOpts(len(attrs), spanKindClient)...)
 	sb.put(len(attrs))
+	if !s.track(&c.child) { // End ran since the check above
+		c.endStillRunning(StillRunningReason)
+		return ctx0, nil, ErrSessionEnded
+	}
 	return ctx, c, nil
 }
 
@@ -95,20 +115,11 @@ func StartLLMCall(ctx context.Context, req LLMRequest) (context.Context, *LLMCal
 var spanKindClient = trace.WithSpanKind(trace.SpanKindClient)
 
 // End ends the LLM call with its response. A non-nil err is recorded (an
-// exception event, error.type, status Error). Only the first call counts.
+// exception event, error.type, status Error). Only the first call counts; a
+// call still open when its session ends is ended by the session (see
+// StillRunningReason).
 func (c *LLMCall) End(resp LLMResponse, err error) {
 	if c == nil || !c.ended.CompareAndSwap(false, true) {
-		return
-	}
-	n := 0
-	for _, set := range [...]bool{resp.ResponseModel != "", resp.ResponseID != "", resp.InputTokens > 0, resp.OutputTokens > 0,
-		len(resp.FinishReasons) > 0, c.sess.maxContent > 0 && resp.Completion != ""} {
-		if set {
-			n++
-		}
-	}
-	if n == 0 && err == nil {
-		c.span.End()
 		return
 	}
 	attrs := c.end[:0]
@@ -123,6 +134,15 @@ func (c *LLMCall) End(resp LLMResponse, err error) {
 	}
 	if resp.OutputTokens > 0 {
 		attrs = append(attrs, semconv.OutputTokensKey.Int(resp.OutputTokens))
+	}
+	if resp.CacheReadInputTokens > 0 {
+		attrs = append(attrs, semconv.CacheReadInputTokensKey.Int(resp.CacheReadInputTokens))
+	}
+	if resp.CacheCreationInputTokens > 0 {
+		attrs = append(attrs, semconv.CacheCreationInputTokensKey.Int(resp.CacheCreationInputTokens))
+	}
+	if resp.ReasoningOutputTokens > 0 {
+		attrs = append(attrs, semconv.ReasoningOutputTokensKey.Int(resp.ReasoningOutputTokens))
 	}
 	if len(resp.FinishReasons) > 0 {
 		attrs = append(attrs, semconv.FinishReasonsKey.StringSlice(resp.FinishReasons))

@@ -14,15 +14,19 @@ import (
 
 // instruments are the package's metrics on one MeterProvider:
 //
-//	crewtrace.sessions.active   UpDownCounter {session}
-//	crewtrace.sessions.ended    Counter {session}, by crewtrace.session.end_state
-//	crewtrace.session.duration  Histogram s, by crewtrace.session.end_state
+//	crewtrace.sessions.started  Counter {session}, by crewtrace.session.name
+//	crewtrace.sessions.active   UpDownCounter {session}, by crewtrace.session.name
+//	crewtrace.sessions.ended    Counter {session}, by crewtrace.session.name and .end_state
+//	crewtrace.session.duration  Histogram s, by crewtrace.session.name and .end_state
 //	crewtrace.agents.created    Counter {agent}
 //	crewtrace.events.recorded   Counter {event}, by crewtrace.event.kind
 //	crewtrace.events.rejected   Counter {event}, by error.type (the reason)
 //
-// The event-recording success rate is recorded / (recorded + rejected).
+// The event-recording success rate is recorded / (recorded + rejected). The
+// session name (WithName) is a label, so it must name the kind of task, as a
+// span name does, never one task.
 type instruments struct {
+	started  metric.Int64Counter
 	active   metric.Int64UpDownCounter
 	ended    metric.Int64Counter
 	duration metric.Float64Histogram
@@ -39,6 +43,11 @@ func newInstruments(mp metric.MeterProvider) *instruments {
 	nm := noop.Meter{}
 	var in instruments
 	var err error
+	if in.started, err = m.Int64Counter(semconv.MetricSessionsStarted,
+		metric.WithDescription("Sessions started."), metric.WithUnit("{session}")); err != nil {
+		otel.Handle(err)
+		in.started, _ = nm.Int64Counter("")
+	}
 	if in.active, err = m.Int64UpDownCounter(semconv.MetricSessionsActive,
 		metric.WithDescription("Sessions started and not yet ended."), metric.WithUnit("{session}")); err != nil {
 		otel.Handle(err)
@@ -80,18 +89,36 @@ type attrOpts struct {
 	record []metric.RecordOption
 }
 
-func newAttrOpts(kv attribute.KeyValue) attrOpts {
-	o := metric.WithAttributeSet(attribute.NewSet(kv))
+func newAttrOpts(kvs ...attribute.KeyValue) attrOpts {
+	o := metric.WithAttributeSet(attribute.NewSet(kvs...))
 	return attrOpts{add: []metric.AddOption{o}, record: []metric.RecordOption{o}}
 }
 
-var (
-	endStateOpts = map[EndState]attrOpts{
-		Success:       newAttrOpts(semconv.SessionEndStateKey.String(semconv.EndStateSuccess)),
-		Fail:          newAttrOpts(semconv.SessionEndStateKey.String(semconv.EndStateFail)),
-		Indeterminate: newAttrOpts(semconv.SessionEndStateKey.String(semconv.EndStateIndeterminate)),
+// sessionAttrs are the attribute sets of a session's own measurements: its
+// name alone (started, active) and its name with each end state (ended,
+// duration). WithName builds them once per option, so a program that reuses
+// its options pays nothing per session for the name label.
+type sessionAttrs struct {
+	name  attrOpts
+	ended map[EndState]attrOpts
+}
+
+func newSessionAttrs(name string) *sessionAttrs {
+	var kvs []attribute.KeyValue
+	if name != "" {
+		kvs = append(kvs, semconv.SessionNameKey.String(name))
 	}
-	kindOpts = [...]attrOpts{
+	a := &sessionAttrs{name: newAttrOpts(kvs...), ended: make(map[EndState]attrOpts, 3)}
+	for _, st := range []EndState{Success, Fail, Indeterminate} {
+		a.ended[st] = newAttrOpts(append(kvs[:len(kvs):len(kvs)], semconv.SessionEndStateKey.String(string(st)))...)
+	}
+	return a
+}
+
+var (
+	// unnamedAttrs are the sets of a session without a name.
+	unnamedAttrs = newSessionAttrs("")
+	kindOpts     = [...]attrOpts{
 		newAttrOpts(semconv.EventKindKey.String(semconv.EventKindEvent)),
 		newAttrOpts(semconv.EventKindKey.String(semconv.EventKindAction)),
 		newAttrOpts(semconv.EventKindKey.String(semconv.EventKindError)),
@@ -108,10 +135,16 @@ func init() {
 	}
 }
 
-func (in *instruments) sessionEnded(state EndState, d time.Duration) {
+func (in *instruments) sessionStarted(a *sessionAttrs) {
 	ctx := context.Background()
-	o := endStateOpts[state]
-	in.active.Add(ctx, -1)
+	in.started.Add(ctx, 1, a.name.add...)
+	in.active.Add(ctx, 1, a.name.add...)
+}
+
+func (in *instruments) sessionEnded(a *sessionAttrs, state EndState, d time.Duration) {
+	ctx := context.Background()
+	o := a.ended[state]
+	in.active.Add(ctx, -1, a.name.add...)
 	in.ended.Add(ctx, 1, o.add...)
 	in.duration.Record(ctx, d.Seconds(), o.record...)
 }

@@ -3,6 +3,7 @@ package otelsession_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,6 +26,18 @@ func useGlobalMeterProvider(t *testing.T, e *env) {
 		}
 		otel.SetMeterProvider(prev)
 	})
+}
+
+// total sums the int64 values of vals (e.metrics' per-attribute-set values)
+// whose encoded attribute set contains match.
+func total(vals map[string]any, match string) int64 {
+	var n int64
+	for k, v := range vals {
+		if strings.Contains(k, match) {
+			n += v.(int64)
+		}
+	}
+	return n
 }
 
 func TestMetrics(t *testing.T) {
@@ -59,18 +72,30 @@ func TestMetrics(t *testing.T) {
 	require.NoError(t, s2.End(otelsession.Fail, "failed"))
 	require.ErrorIs(t, otelsession.RecordEvent(ctx2, otelsession.Event{Type: "late"}), otelsession.ErrSessionEnded)
 
-	// Session 3: still open.
+	// Session 3: still open. Session 4: no name, ends Success.
 	_, s3 := otelsession.Start(bg, e.opts(otelsession.WithName("three"))...)
+	_, s4 := otelsession.Start(bg, e.opts()...)
+	require.NoError(t, s4.End(otelsession.Success, ""))
 
+	// The session name labels the session metrics; a session without one has no such label.
 	m := e.metrics(t)
-	assert.Equal(t, map[string]any{"": int64(1)}, m["crewtrace.sessions.active"])
 	assert.Equal(t, map[string]any{
-		"crewtrace.session.end_state=Success": int64(1),
-		"crewtrace.session.end_state=Fail":    int64(1),
+		"crewtrace.session.name=one": int64(1), "crewtrace.session.name=two": int64(1),
+		"crewtrace.session.name=three": int64(1), "": int64(1),
+	}, m["crewtrace.sessions.started"])
+	assert.Equal(t, map[string]any{
+		"crewtrace.session.name=one": int64(0), "crewtrace.session.name=two": int64(0),
+		"crewtrace.session.name=three": int64(1), "": int64(0),
+	}, m["crewtrace.sessions.active"])
+	assert.Equal(t, map[string]any{
+		"crewtrace.session.end_state=Success,crewtrace.session.name=one": int64(1),
+		"crewtrace.session.end_state=Fail,crewtrace.session.name=two":    int64(1),
+		"crewtrace.session.end_state=Success":                            int64(1),
 	}, m["crewtrace.sessions.ended"])
 	assert.Equal(t, map[string]any{
-		"crewtrace.session.end_state=Success": uint64(1),
-		"crewtrace.session.end_state=Fail":    uint64(1),
+		"crewtrace.session.end_state=Success,crewtrace.session.name=one": uint64(1),
+		"crewtrace.session.end_state=Fail,crewtrace.session.name=two":    uint64(1),
+		"crewtrace.session.end_state=Success":                            uint64(1),
 	}, m["crewtrace.session.duration"], "histogram counts")
 	assert.Equal(t, map[string]any{"": int64(3)}, m["crewtrace.agents.created"])
 	assert.Equal(t, map[string]any{
@@ -87,5 +112,9 @@ func TestMetrics(t *testing.T) {
 
 	require.NoError(t, s3.End(otelsession.Indeterminate, "test over"))
 	m = e.metrics(t)
-	assert.Equal(t, map[string]any{"": int64(0)}, m["crewtrace.sessions.active"])
+	assert.Equal(t, map[string]any{
+		"crewtrace.session.name=one": int64(0), "crewtrace.session.name=two": int64(0),
+		"crewtrace.session.name=three": int64(0), "": int64(0),
+	}, m["crewtrace.sessions.active"])
+	assert.Equal(t, int64(1), m["crewtrace.sessions.ended"]["crewtrace.session.end_state=Indeterminate,crewtrace.session.name=three"])
 }

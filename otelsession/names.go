@@ -21,6 +21,12 @@ const (
 // building (allocating) the string on every span or event. It is
 // direct-mapped and lock-free: a collision or a miss only costs the build.
 // Session names, usually unique per task, are not cached.
+//
+// What it buys: building every name instead costs 4.4 % in
+// BenchmarkSessionPaired (median-ratio 1.099 against 1.052, 221 against 212
+// allocs/op; 1.7-2.2 % in quieter runs, and 3.2-5.6 % with the ID strings of
+// uuidstr.go gone too; both builds in one run, benchstat over -count 12:
+// go test -run '^$' -bench '^BenchmarkSessionPaired$' -count 12 ./otelsession/).
 type nameCache [512]atomic.Pointer[nameEntry]
 
 type nameEntry struct {

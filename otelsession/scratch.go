@@ -17,6 +17,12 @@ const scratchAttrs = 16
 // attribute slice, the boxed trace.WithAttributes option and the variadic
 // option slice.
 //
+// What it buys: building the attributes and options afresh for every call
+// (plain trace.WithAttributes) costs 7.9 % in BenchmarkSessionPaired
+// (median-ratio 1.136 against 1.052, 249 against 212 allocs/op; both
+// builds in one run, benchstat over -count 12 each:
+// go test -run '^$' -bench '^BenchmarkSessionPaired$' -count 12 ./otelsession/).
+//
 // Lifetime: a scratch is taken from scratchPool right before the call and
 // put back (cleared) right after it returns. That is safe because the trace
 // API never keeps what options point to: options are opaque (their methods

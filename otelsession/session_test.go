@@ -98,6 +98,7 @@ func TestSessionTree(t *testing.T) {
 		"gen_ai.operation.name": "invoke_workflow", "gen_ai.workflow.name": "triage", "crewtrace.session.name": "triage",
 		"crewtrace.session.tags":      []string{"prod", "eu"},
 		"crewtrace.session.end_state": "Fail", "crewtrace.session.end_reason": "writer failed",
+		"crewtrace.session.events_refused": int64(0),
 	}, attrs(root.Attributes()))
 	assert.Equal(t, codes.Error, root.Status().Code)
 	assert.Equal(t, "writer failed", root.Status().Description)

@@ -3,10 +3,8 @@ package otelsession
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/crewtrace/crewtrace/semconv"
 )
@@ -14,9 +12,8 @@ import (
 // ToolCall is a tool call in progress: an "execute_tool <name>" span. A nil
 // *ToolCall is inert.
 type ToolCall struct {
+	child // span, ended, links in sess.open
 	sess  *Session
-	span  trace.Span
-	ended atomic.Bool
 }
 
 // StartToolCall starts a tool call span ("execute_tool <name>") under the
@@ -43,6 +40,7 @@ func StartToolCall(ctx context.Context, name string, opts ...ToolOption) (contex
 	if s.ended.Load() {
 		return ctx, nil, ErrSessionEnded
 	}
+	ctx0 := ctx
 	sb := getScratch()
 	attrs := append(sb.attrs[:0], semconv.SessionIDKey.String(s.id), semconv.ConversationIDKey.String(s.id),
 		semconv.SpanKindKey.String(semconv.SpanKindTool),
@@ -57,13 +55,18 @@ func StartToolCall(ctx context.Context, name string, opts ...ToolOption) (contex
 	t := &ToolCall{sess: s}
 	ctx, t.span = s.tracer.Start(s.parent(ctx, sc.current()), names.get(nameToolSpan, "", name), sb.spanOpts(len(attrs))...)
 	sb.put(len(attrs))
+	if !s.track(&t.child) { // End ran since the check above
+		t.endStillRunning(StillRunningReason)
+		return ctx0, nil, ErrSessionEnded
+	}
 	return ctx, t, nil
 }
 
 // End ends the tool call. The result is content, recorded
 // (gen_ai.tool.call.result) only when the session has content capture on,
 // truncated. A non-nil err is recorded (an exception event, error.type,
-// status Error). Only the first call counts.
+// status Error). Only the first call counts; a call still open when its
+// session ends is ended by the session (see StillRunningReason).
 func (t *ToolCall) End(result string, err error) {
 	if t == nil || !t.ended.CompareAndSwap(false, true) {
 		return

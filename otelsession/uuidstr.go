@@ -8,6 +8,12 @@ import (
 
 // uuidBuf holds the canonical text of a UUID inside the Session or Agent
 // that owns it, so the ID string costs no allocation of its own.
+//
+// What it buys: uuid.UUID.String instead costs 3.1 % in
+// BenchmarkSessionPaired (median-ratio 1.085 against 1.052, 216 against 212
+// allocs/op; 1.8-2.3 % in quieter runs, and 3.2-5.6 % with the name cache
+// gone too; both builds in one run, benchstat over -count 12:
+// go test -run '^$' -bench '^BenchmarkSessionPaired$' -count 12 ./otelsession/).
 type uuidBuf [36]byte
 
 // format writes u's canonical form (as uuid.UUID.String) into b and returns

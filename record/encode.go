@@ -85,6 +85,14 @@ func (e *Encoder) Encode(r *Record) ([]byte, error) {
 		b = appendKey(b, "trace_url")
 		b = appendString(b, r.TraceURL)
 	}
+	if t := r.Truncated; t != nil {
+		b = appendKey(b, "truncated")
+		b = append(b, `{"values":`...)
+		b = strconv.AppendInt(b, int64(t.Values), 10)
+		b = appendKey(b, "events")
+		b = strconv.AppendInt(b, int64(t.Events), 10)
+		b = append(b, '}')
+	}
 	b = append(b, '}')
 	e.buf = b
 	return b, nil

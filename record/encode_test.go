@@ -37,6 +37,9 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 			},
 			TraceURL: s,
 		})
+		if i%2 == 1 {
+			recs[len(recs)-1].Truncated = &Truncated{Values: i, Events: 2 * i}
+		}
 	}
 	recs = append(recs, Record{}) // nil slices and maps, zero times
 	var e Encoder

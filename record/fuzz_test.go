@@ -48,6 +48,9 @@ func FuzzEncoderMatchesEncodingJSON(f *testing.F) {
 			},
 			TraceURL: s2,
 		}
+		if n%3 != 0 {
+			r.Truncated = &Truncated{Values: int(n), Events: int(offMin)}
+		}
 		if b {
 			r.Tags, r.Agents, r.Models, r.Tools, r.Events, r.Resource = nil, nil, nil, nil, nil, nil
 		}

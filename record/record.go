@@ -26,8 +26,8 @@ import (
 //   - 1: the first schema.
 //   - 2: error_count removed; counts.errors holds the same number. Added:
 //     source; tokens.cache_read, cache_write and reasoning (in every tokens
-//     object); models; tools. A version 2 record without them reads them
-//     as zero and empty.
+//     object); models; tools; the optional truncated object. A version 2
+//     record without them reads them as zero and empty.
 const SchemaVersion = 2
 
 // Flush reasons: why a record was emitted when it was.
@@ -107,6 +107,20 @@ type Record struct {
 	Events []Event `json:"events"`
 	// TraceURL links to the trace in the Jaeger UI; empty when no base is configured.
 	TraceURL string `json:"trace_url,omitempty"`
+	// Truncated counts what the exporter's limits cut from the session's
+	// spans; nil (omitted) when they cut nothing.
+	Truncated *Truncated `json:"truncated,omitempty"`
+}
+
+// Truncated counts what a session lost to the exporter's limits on client
+// values, so a reader knows the record is not the whole of what was sent.
+type Truncated struct {
+	// Values is the number of strings (attribute values and keys, event
+	// fields, tags) cut to max_attribute_bytes.
+	Values int `json:"values"`
+	// Events is the number of session events dropped from spans that carried
+	// more than max_events_per_span.
+	Events int `json:"events"`
 }
 
 // Counts counts a session's (or an agent's) spans and events by kind.

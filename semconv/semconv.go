@@ -36,6 +36,9 @@ const (
 	ExceptionTypeKey = otelsemconv.ExceptionTypeKey
 	// ExceptionMessageKey is exception.message on "exception" span events.
 	ExceptionMessageKey = otelsemconv.ExceptionMessageKey
+	// ExceptionStacktraceKey is exception.stacktrace on "exception" span
+	// events: the library writes a panic's stack there, truncated.
+	ExceptionStacktraceKey = otelsemconv.ExceptionStacktraceKey
 
 	// OperationNameKey is gen_ai.operation.name (invoke_agent, chat, execute_tool ...).
 	OperationNameKey = genai.GenAIOperationNameKey
@@ -111,6 +114,11 @@ const (
 	SessionEndStateKey = attribute.Key("crewtrace.session.end_state")
 	// SessionEndReasonKey is the free-text reason given at End.
 	SessionEndReasonKey = attribute.Key("crewtrace.session.end_reason")
+	// SessionEventsRefusedKey (int) is how many events the library refused
+	// for the session before it ended (ErrInvalidEvent and the like), set
+	// on the session span at End. Refusals after End cannot reach the ended
+	// span: they are counted only on MetricEventsRejected.
+	SessionEventsRefusedKey = attribute.Key("crewtrace.session.events_refused")
 
 	// LLMStreamAbandonedKey is true on the span of a streamed LLM response
 	// that the application closed (or cancelled) before the stream's end: the
@@ -149,6 +157,17 @@ const (
 	EndStateSuccess       = "Success"
 	EndStateFail          = "Fail"
 	EndStateIndeterminate = "Indeterminate"
+)
+
+// Values of ErrorTypeKey (and ExceptionTypeKey) the library sets itself.
+const (
+	// ErrorTypePanic marks a panic that EndOnExit caught: the exception.type
+	// of its error event and the error.type of the span it ended.
+	ErrorTypePanic = "panic"
+	// ErrorTypeStillRunning is the error.type of an agent, LLM call or tool
+	// call span that was still open when its session ended, and that the
+	// library ended with status Error.
+	ErrorTypeStillRunning = "still_running"
 )
 
 // ExceptionEventName is the span event name OpenTelemetry uses for recorded
@@ -195,11 +214,13 @@ func spanName(prefix, subject string) string {
 
 // Metric instrument names the library reports through its MeterProvider.
 const (
-	// MetricSessionsActive is an UpDownCounter of sessions started and not yet ended.
+	// MetricSessionsStarted counts started sessions, by SessionNameKey.
+	MetricSessionsStarted = "crewtrace.sessions.started"
+	// MetricSessionsActive is an UpDownCounter of sessions started and not yet ended, by SessionNameKey.
 	MetricSessionsActive = "crewtrace.sessions.active"
-	// MetricSessionsEnded counts ended sessions, by SessionEndStateKey.
+	// MetricSessionsEnded counts ended sessions, by SessionNameKey and SessionEndStateKey.
 	MetricSessionsEnded = "crewtrace.sessions.ended"
-	// MetricSessionDuration is a histogram of session durations in seconds, by SessionEndStateKey.
+	// MetricSessionDuration is a histogram of session durations in seconds, by SessionNameKey and SessionEndStateKey.
 	MetricSessionDuration = "crewtrace.session.duration"
 	// MetricAgentsCreated counts agents started.
 	MetricAgentsCreated = "crewtrace.agents.created"

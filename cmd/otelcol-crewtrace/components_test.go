@@ -94,7 +94,7 @@ func TestDistributionHoldsWhatUsersNeed(t *testing.T) {
 		assert.Contains(t, factories.Processors, component.MustNewType(typ), "processor %s", typ)
 	}
 	// otlp_grpc and otlp_http also answer to their former names otlp and otlphttp.
-	for _, typ := range []string{"otlp_grpc", "otlp", "otlp_http", "otlphttp", "debug"} {
+	for _, typ := range []string{"otlp_grpc", "otlp", "otlp_http", "otlphttp", "debug", "prometheus"} {
 		assert.Contains(t, factories.Exporters, component.MustNewType(typ), "exporter %s", typ)
 	}
 	for _, typ := range []string{"file_storage", "health_check"} {

@@ -72,6 +72,13 @@ func BuildCrew(ctx context.Context, root, dir string, log io.Writer) (string, er
 	return out, goBuild(ctx, log, "crew", root, workspaceEnv(root), out, "./examples/crew")
 }
 
+// BuildExample builds the program examples/<name> into dir/<name> (the
+// README's program is examples/readme).
+func BuildExample(ctx context.Context, root, dir string, log io.Writer, name string) (string, error) {
+	out := filepath.Join(dir, name)
+	return out, goBuild(ctx, log, name, root, workspaceEnv(root), out, "./examples/"+name)
+}
+
 // BuildJaeger builds Jaeger v2 (the go tool dependency of tools/jaeger,
 // outside the workspace) into dir/jaeger, unless the binary there was built
 // from the same tools/jaeger go.mod/go.sum with the same Go.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 )
 
 func TestFreeAddrsAreDistinctAndBindable(t *testing.T) {
@@ -235,4 +237,70 @@ func TestTruthAndRepoRoot(t *testing.T) {
 	root, err := RepoRoot()
 	require.NoError(t, err)
 	assert.FileExists(t, filepath.Join(root, "collector-config.yaml"))
+}
+
+func TestMonitoringQueriesRefusesUnnamedAndRepeatedBlocks(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "docs"), 0o755))
+	write := func(s string) {
+		require.NoError(t, os.WriteFile(filepath.Join(root, MonitoringDoc), []byte(s), 0o644))
+	}
+	write("text\n```promql\n# a\nsum(x)\n  by (y)\n```\n\n```sh\n# not promql\n```\n```promql\n# b:c\nup\n```\n")
+	qs, err := MonitoringQueries(root)
+	require.NoError(t, err)
+	assert.Equal(t, []NamedQuery{{"a", "sum(x)\n  by (y)"}, {"b:c", "up"}}, qs)
+	assert.Equal(t, "sum(x) by (y)", NormalizePromQL(qs[0].Query))
+
+	write("```promql\nsum(x)\n```\n")
+	_, err = MonitoringQueries(root)
+	assert.ErrorContains(t, err, "naming it")
+	write("```promql\n# a\nx\n```\n```promql\n# a\ny\n```\n")
+	_, err = MonitoringQueries(root)
+	assert.ErrorContains(t, err, `"a" named twice`)
+	write("```promql\n# a\nx\n")
+	_, err = MonitoringQueries(root)
+	assert.ErrorContains(t, err, "unterminated")
+}
+
+// The configuration StartPrometheus runs is the repository's, with only the
+// intervals and the targets changed, and promtool accepts it.
+func TestWritePrometheusConfig(t *testing.T) {
+	root, err := RepoRoot()
+	require.NoError(t, err)
+	src := filepath.Join(root, PrometheusDir)
+	dst := t.TempDir()
+	path, err := writePrometheusConfig(src, dst, map[string][]string{
+		JobCrewtrace: {"127.0.0.1:1001"}, JobOtelcol: {"127.0.0.1:1002"},
+	}, time.Second)
+	require.NoError(t, err)
+
+	read := func(p string) map[string]any {
+		raw, err := os.ReadFile(p)
+		require.NoError(t, err)
+		var m map[string]any
+		require.NoError(t, yaml.Unmarshal(raw, &m))
+		return m
+	}
+	orig, got := read(filepath.Join(src, "prometheus.yml")), read(path)
+	assert.Equal(t, map[string]any{"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"}, got["global"])
+	delete(orig, "global")
+	delete(got, "global")
+	assert.Equal(t, orig, got, "all but the intervals is the repository's configuration")
+
+	for job, addr := range map[string]string{JobCrewtrace: "127.0.0.1:1001", JobOtelcol: "127.0.0.1:1002"} {
+		raw, err := os.ReadFile(filepath.Join(dst, "targets", job+".yml"))
+		require.NoError(t, err)
+		assert.Contains(t, string(raw), addr)
+	}
+	rules, err := os.ReadFile(filepath.Join(src, "crewtrace-rules.yml"))
+	require.NoError(t, err)
+	copied, err := os.ReadFile(filepath.Join(dst, "crewtrace-rules.yml"))
+	require.NoError(t, err)
+	assert.Equal(t, string(rules), string(copied))
+
+	out, err := exec.Command("promtool", "check", "config", path).CombinedOutput()
+	assert.NoError(t, err, string(out))
+
+	_, err = writePrometheusConfig(src, t.TempDir(), map[string][]string{"nope": {"127.0.0.1:1"}}, 0)
+	assert.ErrorContains(t, err, `no file_sd job "nope"`)
 }

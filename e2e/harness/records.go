@@ -31,6 +31,7 @@ type Record struct {
 	EndReason     string         `json:"end_reason"`
 	Complete      bool           `json:"complete"`
 	FlushReason   string         `json:"flush_reason"`
+	EmittedAt     time.Time      `json:"emitted_at"`
 	Resource      map[string]any `json:"resource"`
 	SpanCount     int            `json:"span_count"`
 	Counts        RecordCounts   `json:"counts"`
@@ -95,6 +96,8 @@ type RecordEvent struct {
 	Time      time.Time `json:"time"`
 	AgentID   string    `json:"agent_id"`
 	AgentName string    `json:"agent_name"`
+	ErrorType string    `json:"error_type"`
+	Message   string    `json:"message"`
 }
 
 // ReadRecords reads every record in the JSONL files at path: one file, or

@@ -19,6 +19,7 @@ const (
 	EnvHealth         = "CREWTRACE_HEALTH_ENDPOINT"      // 127.0.0.1:13133
 	EnvMetricsHost    = "CREWTRACE_METRICS_HOST"         // 127.0.0.1
 	EnvMetricsPort    = "CREWTRACE_METRICS_PORT"         // 8888
+	EnvPrometheus     = "CREWTRACE_PROMETHEUS_ENDPOINT"  // 127.0.0.1:8889
 	EnvJaegerOTLP     = "CREWTRACE_JAEGER_OTLP_ENDPOINT" // 127.0.0.1:14317
 	EnvJaegerUI       = "CREWTRACE_JAEGER_UI_URL"        // http://127.0.0.1:16686
 	EnvSessionsDir    = "CREWTRACE_SESSIONS_DIR"         // ./data
@@ -44,6 +45,9 @@ type Addrs struct {
 	Health string
 	// Metrics is the collector's own Prometheus metrics endpoint.
 	Metrics string
+	// CrewMetrics is the collector's prometheus exporter: the crews'
+	// crewtrace_* metrics.
+	CrewMetrics string
 	// JaegerOTLPGRPC and JaegerOTLPHTTP are Jaeger's OTLP receiver.
 	JaegerOTLPGRPC, JaegerOTLPHTTP string
 	// JaegerQueryHTTP serves Jaeger's UI and HTTP query API.
@@ -60,6 +64,7 @@ func DefaultAddrs() Addrs {
 		OTLPHTTP:        "127.0.0.1:4318",
 		Health:          "127.0.0.1:13133",
 		Metrics:         "127.0.0.1:8888",
+		CrewMetrics:     "127.0.0.1:8889",
 		JaegerOTLPGRPC:  "127.0.0.1:14317",
 		JaegerOTLPHTTP:  "127.0.0.1:14318",
 		JaegerQueryHTTP: "127.0.0.1:16686",
@@ -69,19 +74,20 @@ func DefaultAddrs() Addrs {
 
 // FreeAddrSet picks a free loopback port for every listener.
 func FreeAddrSet() (Addrs, error) {
-	a, err := FreeAddrs(8)
+	a, err := FreeAddrs(9)
 	if err != nil {
 		return Addrs{}, err
 	}
 	return Addrs{
 		OTLPGRPC: a[0], OTLPHTTP: a[1], Health: a[2], Metrics: a[3],
 		JaegerOTLPGRPC: a[4], JaegerOTLPHTTP: a[5], JaegerQueryHTTP: a[6], JaegerQueryGRPC: a[7],
+		CrewMetrics: a[8],
 	}, nil
 }
 
 // Busy returns the first address in a that something already listens on.
 func (a Addrs) Busy() (string, bool) {
-	for _, addr := range []string{a.OTLPGRPC, a.OTLPHTTP, a.Health, a.Metrics, a.JaegerOTLPGRPC, a.JaegerOTLPHTTP, a.JaegerQueryHTTP, a.JaegerQueryGRPC} {
+	for _, addr := range []string{a.OTLPGRPC, a.OTLPHTTP, a.Health, a.Metrics, a.CrewMetrics, a.JaegerOTLPGRPC, a.JaegerOTLPHTTP, a.JaegerQueryHTTP, a.JaegerQueryGRPC} {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return addr, true
@@ -216,6 +222,7 @@ func (s *Stack) startCollector(ctx context.Context) error {
 		EnvHealth + "=" + a.Health,
 		EnvMetricsHost + "=" + metricsHost,
 		EnvMetricsPort + "=" + metricsPort,
+		EnvPrometheus + "=" + a.CrewMetrics,
 		EnvJaegerOTLP + "=" + a.JaegerOTLPGRPC,
 		EnvJaegerUI + "=" + s.JaegerUI,
 		EnvSessionsDir + "=" + o.SessionsDir,
@@ -235,6 +242,10 @@ func (s *Stack) startCollector(ctx context.Context) error {
 // MetricsURL is the collector's own Prometheus metrics endpoint
 // (otelcol_* and the session exporter's metrics).
 func (s *Stack) MetricsURL() string { return "http://" + s.Addrs.Metrics + "/metrics" }
+
+// CrewMetricsURL is the collector's prometheus exporter endpoint: the
+// crewtrace_* metrics of the crews that export to it.
+func (s *Stack) CrewMetricsURL() string { return "http://" + s.Addrs.CrewMetrics + "/metrics" }
 
 // SessionsPath is the JSONL file the session exporter writes.
 func (s *Stack) SessionsPath() string { return filepath.Join(s.SessionsDir, SessionsFile) }

@@ -10,21 +10,35 @@ import (
 // writes a JSON array of them): the reference the session records and the
 // Jaeger traces are checked against.
 type Truth struct {
-	SessionID    string       `json:"session_id"`
-	TraceID      string       `json:"trace_id"`
-	Name         string       `json:"name"`
-	Tags         []string     `json:"tags"`
-	EndState     string       `json:"end_state"`
-	EndReason    string       `json:"end_reason"`
-	Agents       []TruthAgent `json:"agents"`
-	Events       []TruthEvent `json:"events"`
-	EventCount   int          `json:"event_count"`
-	LLMCalls     int          `json:"llm_calls"`
-	ToolCalls    int          `json:"tool_calls"`
-	InputTokens  int64        `json:"input_tokens"`
-	OutputTokens int64        `json:"output_tokens"`
-	ErrorCount   int          `json:"error_count"` // errors as the session record counts them: error events + failed spans with no error event of their own
-	SpanCount    int          `json:"span_count"`  // session + agents + LLM + tool spans
+	SessionID    string         `json:"session_id"`
+	TraceID      string         `json:"trace_id"`
+	Name         string         `json:"name"`
+	Tags         []string       `json:"tags"`
+	EndState     string         `json:"end_state"`
+	EndReason    string         `json:"end_reason"`
+	Agents       []TruthAgent   `json:"agents"`
+	Events       []TruthEvent   `json:"events"`
+	EventCount   int            `json:"event_count"`
+	LLMCalls     int            `json:"llm_calls"`
+	ToolCalls    int            `json:"tool_calls"`
+	InputTokens  int64          `json:"input_tokens"`
+	OutputTokens int64          `json:"output_tokens"`
+	ErrorCount   int            `json:"error_count"` // errors as the session record counts them: error events + failed spans with no error event of their own
+	SpanCount    int            `json:"span_count"`  // session + agents + LLM + tool spans
+	Refused      []TruthRefusal `json:"refused"`     // calls the library refused, in order
+}
+
+// Calls a TruthRefusal names (the crew's -truth).
+const (
+	RefusedStartAgent  = "start_agent"  // StartAgent, e.g. a malformed agent ID
+	RefusedRecordEvent = "record_event" // an event, counted on crewtrace.events.rejected
+)
+
+// TruthRefusal is one call the library refused: for RefusedRecordEvent,
+// Reason is the error.type crewtrace.events.rejected counts it under.
+type TruthRefusal struct {
+	Call   string `json:"call"`
+	Reason string `json:"reason"`
 }
 
 // TruthAgent is one agent of a Truth.

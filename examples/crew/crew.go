@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/crewtrace/crewtrace/otelsession"
+	"github.com/crewtrace/crewtrace/semconv"
 )
 
 // Config is what a crew run does.
@@ -47,7 +48,29 @@ type SessionTruth struct {
 	ErrorCount  int `json:"error_count"`
 	ErrorEvents int `json:"error_events"` // error events in the session
 	SpanCount   int `json:"span_count"`   // spans created: session + agents + LLM + tool calls
+	// Refused are the calls the library refused, in order: a malformed
+	// agent ID (every third task), an event after the end (every other
+	// task). Refused events are counted on crewtrace.events.rejected by
+	// reason; a refused agent is counted nowhere, as it was never created.
+	Refused []RefusalTruth `json:"refused"`
 }
+
+// RefusalTruth is one call the library refused.
+type RefusalTruth struct {
+	Call   string `json:"call"`   // CallStartAgent or CallRecordEvent
+	Reason string `json:"reason"` // for CallRecordEvent, the error.type of crewtrace.events.rejected
+}
+
+// The calls a RefusalTruth names, and the reason of a refused agent ID.
+const (
+	CallStartAgent       = "start_agent"
+	CallRecordEvent      = "record_event"
+	ReasonInvalidAgentID = "invalid_agent_id"
+	malformedAgentID     = "agent-7" // not a UUID: refused, never replaced
+	lateEventType        = "late_note"
+	malformedAgentEvery  = 3
+	lateEventEvery       = 2
+)
 
 // AgentTruth is one agent of a session.
 type AgentTruth struct {
@@ -132,8 +155,10 @@ type task struct {
 
 func runTask(ctx context.Context, cfg Config, i int, opts []otelsession.Option) SessionTruth {
 	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
-	name := fmt.Sprintf("%s-%03d", taskKinds[rng.IntN(len(taskKinds))], i)
-	tags := []string{"crew", "seed-" + fmt.Sprint(cfg.Seed)}
+	// The name is the kind of task: it labels the session metrics, so it
+	// must not tell tasks apart; the task's number is a tag.
+	name := taskKinds[rng.IntN(len(taskKinds))]
+	tags := []string{"crew", "seed-" + fmt.Sprint(cfg.Seed), fmt.Sprintf("task-%03d", i)}
 	nAgents := 2 + rng.IntN(3)
 	t := &task{rng: rng, cfg: cfg, failAt: -1}
 	if rng.Float64() < cfg.FailRate {
@@ -150,13 +175,22 @@ func runTask(ctx context.Context, cfg Config, i int, opts []otelsession.Option) 
 	truth := SessionTruth{SessionID: sess.ID(), TraceID: sess.TraceID().String(), Name: name, Tags: tags, SpanCount: 1}
 	t.truth = &truth
 
-	err := t.run(sctx, sess, nAgents, perm)
+	var err error
+	if i%malformedAgentEvery == 0 {
+		err = t.malformedAgent(sctx, sess)
+	}
+	if err == nil {
+		err = t.run(sctx, sess, nAgents, perm)
+	}
 	if err != nil {
 		truth.EndState, truth.EndReason = string(otelsession.Fail), err.Error()
 		_ = sess.End(otelsession.Fail, err.Error())
 	} else {
 		truth.EndState = string(otelsession.Success)
 		_ = sess.End(otelsession.Success, "")
+	}
+	if i%lateEventEvery == 1 {
+		t.event(sctx, otelsession.Event{Type: lateEventType}, "")
 	}
 	for _, a := range truth.Agents {
 		truth.LLMCalls += a.LLMCalls
@@ -170,14 +204,46 @@ func runTask(ctx context.Context, cfg Config, i int, opts []otelsession.Option) 
 	return truth
 }
 
-// event records ev and, when accepted, its truth.
+// event records ev and its truth: the event when accepted, the refusal
+// otherwise.
 func (t *task) event(ctx context.Context, ev otelsession.Event, agentID string) {
-	if err := otelsession.RecordEvent(ctx, ev); err == nil {
-		kind := ev.Kind
-		if kind == "" {
-			kind = otelsession.KindEvent
-		}
-		t.truth.Events = append(t.truth.Events, EventTruth{Type: ev.Type, Kind: string(kind), AgentID: agentID})
+	err := otelsession.RecordEvent(ctx, ev)
+	if err != nil {
+		t.truth.Refused = append(t.truth.Refused, RefusalTruth{Call: CallRecordEvent, Reason: refusalReason(err)})
+		return
+	}
+	kind := ev.Kind
+	if kind == "" {
+		kind = otelsession.KindEvent
+	}
+	t.truth.Events = append(t.truth.Events, EventTruth{Type: ev.Type, Kind: string(kind), AgentID: agentID})
+}
+
+// malformedAgent starts an agent with an ID that is not a UUID, which the
+// library refuses (nothing is created). Were it accepted, the task fails
+// saying so, and its agent span, absent from the truth, shows downstream.
+func (t *task) malformedAgent(ctx context.Context, sess *otelsession.Session) error {
+	_, agent, err := sess.StartAgent(ctx, "auditor", otelsession.WithAgentID(malformedAgentID))
+	if err == nil {
+		agent.End(nil)
+		return fmt.Errorf("agent ID %q was accepted", malformedAgentID)
+	}
+	t.truth.Refused = append(t.truth.Refused, RefusalTruth{Call: CallStartAgent, Reason: refusalReason(err)})
+	return nil
+}
+
+// refusalReason names why the library refused a call: for events, the
+// error.type crewtrace.events.rejected counts it under.
+func refusalReason(err error) string {
+	switch {
+	case errors.Is(err, otelsession.ErrInvalidAgentID):
+		return ReasonInvalidAgentID
+	case errors.Is(err, otelsession.ErrSessionEnded):
+		return semconv.EventRejectSessionEnded
+	case errors.Is(err, otelsession.ErrNoSession):
+		return semconv.EventRejectNoSession
+	default:
+		return err.Error()
 	}
 }
 

@@ -159,8 +159,11 @@ func truthFromSpans(t *testing.T, spans []sdktrace.ReadOnlySpan) SessionTruth {
 	return st
 }
 
-// canonical orders what has no order in telemetry (agents, events).
+// canonical orders what has no order in telemetry (agents, events) and
+// leaves out the refused calls, which leave no span (TestMetricsMatchTruth
+// checks them against the metrics).
 func canonical(st SessionTruth) SessionTruth {
+	st.Refused = nil
 	st.Agents = slices.Clone(st.Agents)
 	st.Events = slices.Clone(st.Events)
 	slices.SortFunc(st.Agents, func(a, b AgentTruth) int { return cmp.Compare(a.ID, b.ID) })
@@ -171,7 +174,7 @@ func canonical(st SessionTruth) SessionTruth {
 }
 
 func TestTruthMatchesSpans(t *testing.T) {
-	truths, spans, reader := runRecorded(t, testConfig(7))
+	truths, spans, _ := runRecorded(t, testConfig(7))
 	require.Len(t, truths, 40)
 
 	byTrace := map[string][]sdktrace.ReadOnlySpan{}
@@ -205,20 +208,74 @@ func TestTruthMatchesSpans(t *testing.T) {
 	assert.Positive(t, failedCalls, "some calls fail")
 	assert.Positive(t, states["Success"], "most tasks succeed")
 
+}
+
+// metricValues sums each metric's data points by their attribute set
+// (encoded "k=v,k=v"; histograms give their counts).
+func metricValues(t *testing.T, reader *sdkmetric.ManualReader) map[string]map[string]int64 {
+	t.Helper()
 	var rm metricdata.ResourceMetrics
 	require.NoError(t, reader.Collect(context.Background(), &rm))
-	for _, m := range rm.ScopeMetrics[0].Metrics {
-		if m.Name == semconv.MetricSessionsEnded {
-			var n int64
-			for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				n += p.Value
+	out := map[string]map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			vals := map[string]int64{}
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range d.DataPoints {
+					vals[p.Attributes.Encoded(attribute.DefaultEncoder())] += p.Value
+				}
+			case metricdata.Histogram[float64]:
+				for _, p := range d.DataPoints {
+					vals[p.Attributes.Encoded(attribute.DefaultEncoder())] += int64(p.Count)
+				}
 			}
-			assert.Equal(t, int64(40), n)
-		}
-		if m.Name == semconv.MetricEventsRejected {
-			t.Errorf("the crew had events rejected: %+v", m.Data)
+			out[m.Name] = vals
 		}
 	}
+	return out
+}
+
+// TestMetricsMatchTruth checks the library's metrics against the crew's
+// truth: what the end-to-end test checks through the collector and
+// Prometheus, here in-process.
+func TestMetricsMatchTruth(t *testing.T) {
+	truths, _, reader := runRecorded(t, testConfig(5))
+	started, ended := map[string]int64{}, map[string]int64{}
+	recorded, rejected := map[string]int64{}, map[string]int64{}
+	var agents int64
+	var refusedAgents int
+	for _, st := range truths {
+		started["crewtrace.session.name="+st.Name]++
+		ended["crewtrace.session.end_state="+st.EndState+",crewtrace.session.name="+st.Name]++
+		agents += int64(len(st.Agents))
+		for _, ev := range st.Events {
+			recorded["crewtrace.event.kind="+ev.Kind]++
+		}
+		for _, r := range st.Refused {
+			switch r.Call {
+			case CallRecordEvent:
+				rejected["error.type="+r.Reason]++
+			case CallStartAgent:
+				assert.Equal(t, ReasonInvalidAgentID, r.Reason)
+				refusedAgents++
+			}
+		}
+	}
+	require.Positive(t, refusedAgents, "the crew tries malformed agent IDs")
+	require.Equal(t, map[string]int64{"error.type=" + semconv.EventRejectSessionEnded: 20}, rejected,
+		"every other task records an event after its end")
+
+	m := metricValues(t, reader)
+	assert.Equal(t, started, m[semconv.MetricSessionsStarted], "sessions started, by name")
+	assert.Equal(t, ended, m[semconv.MetricSessionsEnded], "sessions ended, by end state and name")
+	assert.Equal(t, ended, m[semconv.MetricSessionDuration], "durations recorded, by end state and name")
+	for k, v := range m[semconv.MetricSessionsActive] {
+		assert.Zero(t, v, "active sessions of %s after the run", k)
+	}
+	assert.Equal(t, map[string]int64{"": agents}, m[semconv.MetricAgentsCreated], "agents created: refused ones are not")
+	assert.Equal(t, recorded, m[semconv.MetricEventsRecorded], "events recorded, by kind")
+	assert.Equal(t, rejected, m[semconv.MetricEventsRejected], "events rejected, by reason")
 }
 
 // withoutIDs blanks what may differ between runs with the same seed.

@@ -106,7 +106,7 @@ func brief(ctx context.Context, sess *otelsession.Session, client openai.Client,
 	if err != nil {
 		return err
 	}
-	defer func() { writer.End(err) }()
+	defer writer.EndOnExit(&err) // a panic ends the agent too
 	if err := write(actx, client, model, notes, r); err != nil {
 		return fmt.Errorf("writer: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/assembler"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink/postgres"
 )
@@ -32,6 +33,17 @@ type Config struct {
 	// MaxSpans bounds the spans held in memory over all traces; beyond it the
 	// oldest session is emitted as partial.
 	MaxSpans int `mapstructure:"max_spans"`
+	// MaxBytes bounds the bytes of what the exporter holds for all buffered
+	// traces, as it accounts them (span summaries, their strings and events,
+	// resources); beyond it the oldest session is emitted as partial.
+	MaxBytes int64 `mapstructure:"max_bytes"`
+	// MaxAttributeBytes bounds every string kept from a span: attribute
+	// values and keys, event fields, tags. Longer ones are cut (an ID keeps a
+	// hash of the whole so that it stays distinct) and counted.
+	MaxAttributeBytes int `mapstructure:"max_attribute_bytes"`
+	// MaxEventsPerSpan bounds the session events kept per span; later ones
+	// are dropped and counted.
+	MaxEventsPerSpan int `mapstructure:"max_events_per_span"`
 	// IncludeRootless emits records (complete: false) for traces that have no
 	// session root and no crewtrace attribute, instead of ignoring and
 	// counting them.
@@ -87,6 +99,15 @@ func (c *Config) Validate() error {
 	if c.MaxSpans <= 0 {
 		errs = errors.Join(errs, fmt.Errorf("max_spans must be positive, got %d", c.MaxSpans))
 	}
+	if c.MaxBytes <= 0 {
+		errs = errors.Join(errs, fmt.Errorf("max_bytes must be positive, got %d", c.MaxBytes))
+	}
+	if c.MaxAttributeBytes < assembler.MinValueBytes {
+		errs = errors.Join(errs, fmt.Errorf("max_attribute_bytes must be at least %d, got %d", assembler.MinValueBytes, c.MaxAttributeBytes))
+	}
+	if c.MaxEventsPerSpan <= 0 {
+		errs = errors.Join(errs, fmt.Errorf("max_events_per_span must be positive, got %d", c.MaxEventsPerSpan))
+	}
 	if c.TraceURLBase != "" {
 		if u, err := url.Parse(c.TraceURLBase); err != nil || u.Scheme == "" || u.Host == "" {
 			errs = errors.Join(errs, fmt.Errorf("trace_url_base must be an absolute URL, got %q", c.TraceURLBase))
@@ -127,7 +148,7 @@ func (c *Config) sinks() []sinkSection {
 		out = append(out, sinkSection{"file", func(component.TelemetrySettings) sink.Sink { return sink.NewFile(*f) }})
 	}
 	if h := c.HTTP.Get(); h != nil {
-		out = append(out, sinkSection{"http", func(set component.TelemetrySettings) sink.Sink { return sink.NewHTTP(*h, set) }})
+		out = append(out, sinkSection{"http", func(set component.TelemetrySettings) sink.Sink { return sink.NewHTTP(*h, set, c.BackOffConfig.MaxInterval) }})
 	}
 	if p := c.Postgres.Get(); p != nil {
 		out = append(out, sinkSection{"postgres", func(set component.TelemetrySettings) sink.Sink { return postgres.New(*p, set.Logger) }})

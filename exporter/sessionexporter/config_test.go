@@ -41,12 +41,15 @@ func TestLoadConfig(t *testing.T) {
 		assert.True(t, cfg.QueueConfig.Get().BlockOnOverflow, "the records queue applies back-pressure by default")
 		assert.Zero(t, cfg.BackOffConfig.MaxElapsedTime, "sink writes are retried until they succeed by default")
 		assert.Nil(t, cfg.StorageID, "no storage extension by default")
+		assert.Equal(t, int64(256<<20), cfg.MaxBytes, "memory is bounded by default")
+		assert.Equal(t, 8<<10, cfg.MaxAttributeBytes, "client values are bounded by default")
+		assert.Equal(t, 128, cfg.MaxEventsPerSpan)
 	})
 	t.Run("file", func(t *testing.T) {
 		cfg := loadConfig(t, "file")
 		require.NoError(t, confmap.Validate(cfg))
 		require.True(t, cfg.File.HasValue(), "an empty section is present: the file sink with its defaults")
-		assert.Equal(t, sink.FileConfig{Path: "sessions.jsonl", MaxMegabytes: 100, MaxBackups: 5}, *cfg.File.Get())
+		assert.Equal(t, sink.FileConfig{Path: "sessions.jsonl", MaxMegabytes: 100, MaxBackups: 5, Mode: 0o600, DirectoryMode: 0o750}, *cfg.File.Get())
 		assert.False(t, cfg.HTTP.HasValue())
 		assert.Equal(t, []string{"file"}, sinkNames(cfg))
 	})
@@ -58,9 +61,12 @@ func TestLoadConfig(t *testing.T) {
 		want.SessionTimeout = time.Minute
 		want.MaxSessions = 500
 		want.MaxSpans = 20000
+		want.MaxBytes = 64 << 20
+		want.MaxAttributeBytes = 1024
+		want.MaxEventsPerSpan = 16
 		want.IncludeRootless = true
 		want.TraceURLBase = "http://localhost:16686"
-		want.File = configoptional.Some(sink.FileConfig{Path: "/var/lib/crewtrace/sessions.jsonl", MaxMegabytes: 10, MaxBackups: 2})
+		want.File = configoptional.Some(sink.FileConfig{Path: "/var/lib/crewtrace/sessions.jsonl", MaxMegabytes: 10, MaxBackups: 2, Mode: 0o640, DirectoryMode: 0o700})
 		assert.Equal(t, want, cfg)
 	})
 	t.Run("http", func(t *testing.T) {
@@ -111,7 +117,8 @@ func TestValidateErrors(t *testing.T) {
 		{"bad_grace", []string{"grace_period must be positive"}},
 		{"bad_timeout", []string{"session_timeout (5s) must not be shorter than grace_period (10s)"}},
 		{"bad_zero_timeout", []string{"session_timeout must be positive"}},
-		{"bad_limits", []string{"max_sessions must be positive, got 0", "max_spans must be positive, got -1"}},
+		{"bad_limits", []string{"max_sessions must be positive, got 0", "max_spans must be positive, got -1",
+			"max_bytes must be positive, got 0", "max_attribute_bytes must be at least 64, got 63", "max_events_per_span must be positive, got 0"}},
 		{"bad_no_sink", []string{"exactly one sink section must be set (file, http, postgres), got 0: []"}},
 		{"bad_two_sinks", []string{"exactly one sink section must be set (file, http, postgres), got 2: [file http]"}},
 		{"bad_file", []string{"file.path must not be empty", "file.max_megabytes must not be negative", "file.max_backups must not be negative"}},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -63,36 +62,50 @@ type sessionExporter struct {
 	run       context.Context
 	cancelRun context.CancelFunc
 
-	attrMu       sync.Mutex
-	emittedAttrs map[emittedKey]metric.MeasurementOption
+	// emitted holds the attribute sets of sessions_emitted, one per
+	// (end state class, flush reason, complete): a fixed table, so no client
+	// string ever becomes a label and nothing grows.
+	emitted emissionAttrs
 }
 
 // newTracesExporter builds the exporter; now is its clock.
 func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config, now func() time.Time) (exporter.Traces, error) {
+	return newTracesExporterWithSink(ctx, set, cfg, now, nil)
+}
+
+// newTracesExporterWithSink builds the exporter writing to sk, or to the
+// configured sink when sk is nil (tests put a sink of theirs there).
+func newTracesExporterWithSink(ctx context.Context, set exporter.Settings, cfg *Config, now func() time.Time, sk sink.Sink) (exporter.Traces, error) {
 	e := &sessionExporter{
 		cfg:    cfg,
 		id:     set.ID,
 		logger: set.Logger,
 		now:    now,
 
-		emittedAttrs: make(map[emittedKey]metric.MeasurementOption),
-		run:          context.Background(),
-		cancelRun:    func() {},
+		emitted:   newEmissionAttrs(),
+		run:       context.Background(),
+		cancelRun: func() {},
 		buf: buffer.New(assembler.Config{
-			GracePeriod:     cfg.GracePeriod,
-			SessionTimeout:  cfg.SessionTimeout,
-			MaxSessions:     cfg.MaxSessions,
-			MaxSpans:        cfg.MaxSpans,
-			IncludeRootless: cfg.IncludeRootless,
-			TraceURLBase:    cfg.TraceURLBase,
+			GracePeriod:      cfg.GracePeriod,
+			SessionTimeout:   cfg.SessionTimeout,
+			MaxSessions:      cfg.MaxSessions,
+			MaxSpans:         cfg.MaxSpans,
+			MaxBytes:         cfg.MaxBytes,
+			MaxValueBytes:    cfg.MaxAttributeBytes,
+			MaxEventsPerSpan: cfg.MaxEventsPerSpan,
+			IncludeRootless:  cfg.IncludeRootless,
+			TraceURLBase:     cfg.TraceURLBase,
 		}),
 	}
 	var err error
-	e.tel, err = metadata.NewTelemetryBuilder(set.TelemetrySettings, e.buf.Buffered)
+	e.tel, err = metadata.NewTelemetryBuilder(set.TelemetrySettings, e.buf.Occupancy)
 	if err != nil {
 		return nil, err
 	}
-	e.sink, err = newSink(cfg, set.TelemetrySettings)
+	e.sink = sk
+	if sk == nil {
+		e.sink, err = newSink(cfg, set.TelemetrySettings)
+	}
 	if err != nil {
 		e.tel.Shutdown()
 		return nil, err
@@ -267,6 +280,7 @@ var (
 	attrReasonLate      = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "late")))
 	attrKindPermanent   = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "permanent")))
 	attrKindRetryable   = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "retryable")))
+	attrKindRejected    = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "rejected")))
 	attrKindEnqueue     = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "enqueue")))
 	attrOpAppend        = metric.WithAttributeSet(attribute.NewSet(attribute.String("op", "append")))
 	attrOpCommit        = metric.WithAttributeSet(attribute.NewSet(attribute.String("op", "commit")))
@@ -301,6 +315,12 @@ func (e *sessionExporter) countDrops(ctx context.Context, res *assembler.Result)
 	if res.IgnoredTraces > 0 {
 		tel.TracesIgnored.Add(ctx, int64(res.IgnoredTraces))
 	}
+	if res.TruncatedValues > 0 {
+		tel.ValuesTruncated.Add(ctx, int64(res.TruncatedValues))
+	}
+	if res.DroppedEvents > 0 {
+		tel.EventsDropped.Add(ctx, int64(res.DroppedEvents))
+	}
 	if res.LateSpans > 0 {
 		e.logger.Warn("Spans arrived after their session was released; dropped",
 			zap.Int("spans", res.LateSpans))
@@ -327,7 +347,7 @@ func (e *sessionExporter) enqueue(ctx context.Context, recs []record.Record) boo
 		if err != nil {
 			tel.SinkFailures.Add(ctx, 1, attrKindPermanent)
 			e.logger.Error("Session record could not be encoded; dropped",
-				zap.String("session_id", r.SessionID), zap.Int("revision", r.Revision), zap.Error(err))
+				zap.String("session_id", shortID(r.SessionID)), zap.Int("revision", r.Revision), zap.Error(err))
 			continue
 		}
 		appendRecord(lrs, r.SessionID, r.Revision, b)
@@ -342,43 +362,45 @@ func (e *sessionExporter) enqueue(ctx context.Context, recs []record.Record) boo
 		if e.buf.Durable() {
 			msg = "Session records could not be queued for the sink; their spans stay in storage and are emitted again at the next start"
 		}
-		e.logger.Error(msg, zap.Strings("session_ids", ids), zap.Error(err))
+		e.logger.Error(msg, idFields(ids, zap.Error(err))...)
 		return false
 	}
 	return true
 }
 
-// emittedKey identifies the attribute set of a sessions_emitted data point.
-type emittedKey struct {
-	endState, flushReason string
-	complete              bool
-}
-
 // countEmitted records the telemetry of one emitted record.
 func (e *sessionExporter) countEmitted(ctx context.Context, r *record.Record) {
 	tel := e.tel
-	k := emittedKey{r.EndState, r.FlushReason, r.Complete}
-	e.attrMu.Lock()
-	opt, ok := e.emittedAttrs[k]
-	if !ok {
-		opt = metric.WithAttributeSet(attribute.NewSet(attribute.String("end_state", r.EndState),
-			attribute.Bool("complete", r.Complete), attribute.String("flush_reason", r.FlushReason)))
-		e.emittedAttrs[k] = opt
-	}
-	e.attrMu.Unlock()
-	tel.SessionsEmitted.Add(ctx, 1, opt)
+	state, reason := endStateClass(r.EndState), flushReasonClass(r.FlushReason)
+	tel.SessionsEmitted.Add(ctx, 1, e.emitted.sessions[state][reason][b2i(r.Complete)])
 	if r.Revision > 0 {
 		tel.Revisions.Add(ctx, 1)
 	} else {
-		tel.SessionDuration.Record(ctx, r.DurationMs/1e3, metric.WithAttributeSet(attribute.NewSet(attribute.String("end_state", r.EndState))))
+		tel.SessionDuration.Record(ctx, r.DurationMs/1e3, e.emitted.duration[state])
 	}
 	if r.Partial() {
-		tel.PartialFlushes.Add(ctx, 1, metric.WithAttributes(attribute.String("flush_reason", r.FlushReason)))
+		tel.PartialFlushes.Add(ctx, 1, e.emitted.partial[reason])
 	}
 }
 
 // pushRecords is the records exporter's consumer: it hands a batch to the
-// sink and accounts for the outcome.
+// sink and accounts for the outcome. What it returns is what exporterhelper
+// counts, all or nothing per batch (otelcol_exporter_sent_log_records on
+// nil, send_failed_log_records on an error), so the exporter's own counters
+// say the same, record by record:
+//
+//	sink answer                         returns     records_written  sink_failures       exporterhelper
+//	nil                                 nil         +n                                   sent +n
+//	*sink.Rejected (k refused one by    nil         +(n-k)           {kind=rejected} +k  sent +n: the write
+//	one, the rest written)                                                               request succeeded
+//	permanent error (the whole batch)   the error                    {kind=permanent} +n send_failed +n
+//	retryable error                     the error                    {kind=retryable} +n retried; send_failed +n
+//	                                                                 (each attempt)      once retries give up
+//
+// A *sink.Rejected is a success for the queue: the sink took the batch and
+// answered for each record, and the refused records are dropped by the sink
+// itself; failing the batch would make exporterhelper count the written
+// records as lost.
 func (e *sessionExporter) pushRecords(ctx context.Context, ld plog.Logs) error {
 	recs := fromLogs(ld)
 	if len(recs) == 0 {
@@ -390,21 +412,22 @@ func (e *sessionExporter) pushRecords(ctx context.Context, ld plog.Logs) error {
 	case err == nil:
 		e.tel.RecordsWritten.Add(ctx, int64(len(recs)))
 		return nil
-	case consumererror.IsPermanent(err) && errors.As(err, &rejected):
+	case errors.As(err, &rejected):
 		if stored := len(recs) - len(rejected.SessionIDs); stored > 0 {
 			e.tel.RecordsWritten.Add(ctx, int64(stored))
 		}
-		e.tel.SinkFailures.Add(ctx, int64(len(rejected.SessionIDs)), attrKindPermanent)
-		e.logger.Error("Sink rejected session records permanently; dropped",
-			zap.Strings("session_ids", rejected.SessionIDs), zap.Error(err))
+		e.tel.SinkFailures.Add(ctx, int64(len(rejected.SessionIDs)), attrKindRejected)
+		e.logger.Error("Sink refused session records (the rest of their batch is written); dropped",
+			idFields(rejected.SessionIDs, zap.Int("batch", len(recs)), zap.Error(err))...)
+		return nil
 	case consumererror.IsPermanent(err):
 		e.tel.SinkFailures.Add(ctx, int64(len(recs)), attrKindPermanent)
 		e.logger.Error("Sink rejected session records permanently; dropped",
-			zap.Strings("session_ids", sessionIDs(recs)), zap.Error(err))
+			idFields(sessionIDs(recs), zap.Error(err))...)
 	default:
 		e.tel.SinkFailures.Add(ctx, int64(len(recs)), attrKindRetryable)
 		e.logger.Warn("Sink write failed; will retry",
-			zap.Strings("session_ids", sessionIDs(recs)), zap.Error(err))
+			idFields(sessionIDs(recs), zap.Error(err))...)
 	}
 	return err
 }

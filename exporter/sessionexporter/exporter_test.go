@@ -85,6 +85,12 @@ func useHTTPSink(cfg *Config, url string) {
 
 func start(t *testing.T, cfg *Config) *harness {
 	t.Helper()
+	return startWithSink(t, cfg, nil)
+}
+
+// startWithSink starts the exporter writing to sk (nil: the configured sink).
+func startWithSink(t *testing.T, cfg *Config, sk sink.Sink) *harness {
+	t.Helper()
 	require.NoError(t, cfg.Validate())
 	h := &harness{clock: &fakeClock{t: time.Date(2026, 1, 2, 4, 0, 0, 0, time.UTC)}, tel: componenttest.NewTelemetry(), cfg: cfg}
 	t.Cleanup(func() { require.NoError(t, h.tel.Shutdown(context.Background())) })
@@ -93,7 +99,7 @@ func start(t *testing.T, cfg *Config) *harness {
 	set := exportertest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = h.tel.NewTelemetrySettings()
 	set.Logger = zap.New(core)
-	exp, err := newTracesExporter(context.Background(), set, cfg, h.clock.Now)
+	exp, err := newTracesExporterWithSink(context.Background(), set, cfg, h.clock.Now, sk)
 	require.NoError(t, err)
 	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
 	h.exp = exp
@@ -359,43 +365,51 @@ func (s stubSink) Write(context.Context, []record.Encoded) error {
 }
 func (stubSink) Shutdown(context.Context) error { return nil }
 
-// pushRecords accounts for each outcome of the sink error contract.
+// pushRecords accounts for each outcome of the sink error contract; its
+// logs name how many records and at most three session IDs.
 func TestPushRecordsOutcomes(t *testing.T) {
-	recs := []record.Encoded{{SessionID: "a", JSON: []byte(`{}`)}, {SessionID: "b", JSON: []byte(`{}`)}, {SessionID: "c", JSON: []byte(`{}`)}}
+	recs := []record.Encoded{{SessionID: "a", JSON: []byte(`{}`)}, {SessionID: "b", JSON: []byte(`{}`)}, {SessionID: "c", JSON: []byte(`{}`)}, {SessionID: "d", JSON: []byte(`{}`)}}
 	ld := plog.NewLogs()
 	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
 	for _, r := range recs {
 		appendRecord(lrs, r.SessionID, r.Revision, r.JSON)
 	}
 	cause := errors.New("boom")
+	rejected := consumererror.NewPermanent(&sink.Rejected{SessionIDs: []string{"b"}, Err: cause})
 	tests := []struct {
-		name                          string
-		err                           error
-		written, permanent, retryable int64
-		loggedIDs                     []any
+		name                                   string
+		err, returned                          error
+		written, permanent, retryable, refused int64
+		logMsg                                 string
+		loggedCount                            int64
+		loggedIDs                              []any
 	}{
-		{name: "stored", written: 3},
-		{name: "retryable", err: cause, retryable: 3},
-		{name: "permanent", err: consumererror.NewPermanent(cause), permanent: 3, loggedIDs: []any{"a", "b", "c"}},
-		{name: "partly rejected", err: consumererror.NewPermanent(&sink.Rejected{SessionIDs: []string{"b"}, Err: cause}),
-			written: 2, permanent: 1, loggedIDs: []any{"b"}},
+		{name: "stored", written: 4},
+		{name: "retryable", err: cause, returned: cause, retryable: 4,
+			logMsg: "Sink write failed; will retry", loggedCount: 4, loggedIDs: []any{"a", "b", "c"}},
+		{name: "permanent", err: consumererror.NewPermanent(cause), returned: consumererror.NewPermanent(cause), permanent: 4,
+			logMsg: "Sink rejected session records permanently; dropped", loggedCount: 4, loggedIDs: []any{"a", "b", "c"}},
+		{name: "partly rejected", err: rejected, returned: nil, written: 3, refused: 1,
+			logMsg: "Sink refused session records (the rest of their batch is written); dropped", loggedCount: 1, loggedIDs: []any{"b"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tel := componenttest.NewTelemetry()
 			defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
-			tb, err := metadata.NewTelemetryBuilder(tel.NewTelemetrySettings(), func() (int, int) { return 0, 0 })
+			tb, err := metadata.NewTelemetryBuilder(tel.NewTelemetrySettings(), func() (int, int, int64) { return 0, 0, 0 })
 			require.NoError(t, err)
 			core, logs := observer.New(zap.InfoLevel)
 			e := &sessionExporter{sink: stubSink{tt.err}, tel: tb, logger: zap.New(core)}
-			assert.Equal(t, tt.err, e.pushRecords(context.Background(), ld))
+			assert.Equal(t, tt.returned, e.pushRecords(context.Background(), ld))
 			h := &harness{tel: tel}
 			assert.Equal(t, tt.written, h.sum(t, metadata.MetricRecordsWritten))
 			assert.Equal(t, tt.permanent, h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "permanent")))
 			assert.Equal(t, tt.retryable, h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "retryable")))
-			if tt.loggedIDs != nil {
-				entries := logs.FilterMessage("Sink rejected session records permanently; dropped").All()
+			assert.Equal(t, tt.refused, h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "rejected")))
+			if tt.logMsg != "" {
+				entries := logs.FilterMessage(tt.logMsg).All()
 				require.Len(t, entries, 1)
+				assert.Equal(t, tt.loggedCount, entries[0].ContextMap()["records"])
 				assert.Equal(t, tt.loggedIDs, entries[0].ContextMap()["session_ids"])
 			}
 		})
@@ -457,4 +471,30 @@ func TestConcurrentConsumers(t *testing.T) {
 		assert.True(t, r.Complete)
 		assert.Equal(t, 0, r.Revision)
 	}
+}
+
+// A server asking for a Retry-After beyond retry_on_failure.max_interval
+// gets its retry after max_interval (20ms here), not after the days it
+// asked for.
+func TestHTTPRetryAfterBeyondMaxIntervalWaitsMaxInterval(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			w.Header().Set("Retry-After", "1000000")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(ts.Close)
+	cfg := testConfig(t)
+	useHTTPSink(cfg, ts.URL)
+	h := start(t, cfg)
+	h.consume(t, testgen.Session(1, 3))
+	h.clock.Advance(testGrace)
+	require.Eventually(t, func() bool { return h.sum(t, metadata.MetricRecordsWritten) == 1 }, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, h.exp.Shutdown(context.Background()))
+	assert.Equal(t, int64(1), h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "retryable")))
 }

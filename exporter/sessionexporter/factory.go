@@ -22,6 +22,9 @@ const (
 	defaultSessionTimeout = 5 * time.Minute
 	defaultMaxSessions    = 10_000
 	defaultMaxSpans       = 500_000
+	defaultMaxBytes       = 256 << 20
+	defaultMaxAttrBytes   = 8 << 10
+	defaultMaxEvents      = 128 // the OTel SDKs' default span event count limit
 	defaultFilePath       = "sessions.jsonl"
 	defaultMaxMegabytes   = 100
 	defaultMaxBackups     = 5
@@ -51,11 +54,17 @@ func createDefaultConfig() component.Config {
 		SessionTimeout: defaultSessionTimeout,
 		MaxSessions:    defaultMaxSessions,
 		MaxSpans:       defaultMaxSpans,
+		MaxBytes:       defaultMaxBytes,
+		// Client values are bounded by default: any OTLP client writes them.
+		MaxAttributeBytes: defaultMaxAttrBytes,
+		MaxEventsPerSpan:  defaultMaxEvents,
 		// Sink sections are off until present; these are their defaults.
 		File: configoptional.Default(sink.FileConfig{
-			Path:         defaultFilePath,
-			MaxMegabytes: defaultMaxMegabytes,
-			MaxBackups:   defaultMaxBackups,
+			Path:          defaultFilePath,
+			MaxMegabytes:  defaultMaxMegabytes,
+			MaxBackups:    defaultMaxBackups,
+			Mode:          sink.DefaultFileMode,
+			DirectoryMode: sink.DefaultDirectoryMode,
 		}),
 		HTTP:          configoptional.Default(sink.HTTPConfig{ClientConfig: confighttp.NewDefaultClientConfig()}),
 		Postgres:      configoptional.Default(postgres.NewDefaultConfig()),

@@ -1,8 +1,10 @@
 // Command crewtrace-demo is `make demo`: it builds the crewtrace collector,
 // Jaeger v2 and the example crew (reusing earlier builds), starts Jaeger and
-// the collector on 127.0.0.1, runs the crew against them, prints a table of
-// the session records the collector wrote, and leaves Jaeger and the collector
-// running until Ctrl-C. It needs no Docker and no service outside this machine.
+// the collector on 127.0.0.1 — and Prometheus on 127.0.0.1:9090 when the
+// prometheus program is installed — runs the crew against them, prints a
+// table of the session records the collector wrote and the crew's numbers as
+// Prometheus has them, and leaves everything running until Ctrl-C. It needs
+// no Docker and no service outside this machine.
 //
 // Usage (from anywhere in the checkout):
 //
@@ -15,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -86,6 +89,15 @@ func run() error {
 		}
 	}()
 
+	prom := startPrometheus(ctx, root, logDir, stack)
+	if prom != nil {
+		defer func() {
+			if err := prom.Stop(0); err != nil {
+				fmt.Fprintln(os.Stderr, "crewtrace-demo:", err)
+			}
+		}()
+	}
+
 	truthPath := filepath.Join(logDir, "truth.json")
 	fmt.Printf("running the example crew: %d sessions, %d at a time ...\n", *tasks, *concurrency)
 	crew, err := harness.Start("crew", logDir, stack.CrewEnv(), bins.Crew,
@@ -111,12 +123,18 @@ func run() error {
 	fmt.Println()
 	printTable(os.Stdout, truth, records)
 	fmt.Println()
-	printWhereToLook(root, stack, truth)
+	if prom != nil {
+		if err := printPrometheus(ctx, root, stack, prom, len(truth)); err != nil {
+			fmt.Fprintln(os.Stderr, "crewtrace-demo: prometheus:", err)
+		}
+		fmt.Println()
+	}
+	printWhereToLook(root, stack, truth, prom)
 
 	if *noWait {
 		return nil
 	}
-	fmt.Println("\nJaeger and the collector keep running; send more OTLP to 127.0.0.1:4317. Ctrl-C stops them.")
+	fmt.Println("\nJaeger, the collector (and Prometheus) keep running; send more OTLP to 127.0.0.1:4317. Ctrl-C stops them.")
 	select {
 	case <-ctx.Done():
 		fmt.Println()
@@ -170,7 +188,80 @@ func printTable(w io.Writer, truth []harness.Truth, records map[string]harness.R
 	tw.Flush()
 }
 
-func printWhereToLook(root string, stack *harness.Stack, truth []harness.Truth) {
+// demoPrometheusAddr is where the demo's Prometheus listens: Prometheus's own default port.
+const demoPrometheusAddr = "127.0.0.1:9090"
+
+// startPrometheus starts Prometheus with the repository's configuration
+// (deploy/prometheus: its targets are the collector's defaults, which the
+// demo uses) scraping every 2 s, or says why it does not and returns nil:
+// the demo works without it.
+func startPrometheus(ctx context.Context, root, logDir string, stack *harness.Stack) *harness.Prometheus {
+	if _, err := harness.PrometheusBinary(); err != nil {
+		fmt.Println("prometheus is not installed (apt-get install prometheus): the crew's metrics are at", stack.CrewMetricsURL())
+		return nil
+	}
+	l, err := net.Listen("tcp", demoPrometheusAddr)
+	if err != nil {
+		fmt.Printf("%s is in use: not starting Prometheus; the crew's metrics are at %s\n", demoPrometheusAddr, stack.CrewMetricsURL())
+		return nil
+	}
+	l.Close()
+	fmt.Printf("starting Prometheus on %s (deploy/prometheus, scraping every 2s) ...\n", demoPrometheusAddr)
+	prom, err := harness.StartPrometheus(ctx, harness.PrometheusOptions{
+		Root: root, LogDir: logDir, Addr: demoPrometheusAddr, Interval: 2 * time.Second,
+		Targets: map[string][]string{
+			harness.JobCrewtrace: {stack.Addrs.CrewMetrics},
+			harness.JobOtelcol:   {stack.Addrs.Metrics},
+		},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "crewtrace-demo: prometheus:", err)
+		return nil
+	}
+	return prom
+}
+
+// printPrometheus waits until Prometheus has scraped the crew's final
+// numbers, then prints some of docs/MONITORING.md's queries and their results.
+func printPrometheus(ctx context.Context, root string, stack *harness.Stack, prom *harness.Prometheus, sessions int) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := harness.Poll(ctx, "the crew's metrics in the collector", func(ctx context.Context) (bool, string, error) {
+		n, _, err := harness.ScrapeMetric(ctx, stack.CrewMetricsURL(), "crewtrace_sessions_ended_total", nil)
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		return int(n) == sessions, fmt.Sprintf("%v of %d sessions", n, sessions), nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := prom.WaitScrapedAfter(ctx, time.Now(), harness.JobCrewtrace, harness.JobOtelcol); err != nil {
+		return err
+	}
+	queries, err := harness.MonitoringQueries(root)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("In Prometheus (%s; queries from %s):\n", prom.URL, harness.MonitoringDoc)
+	show := map[string]bool{"sessions_ended_by_state": true, "events_recorded_by_kind": true, "events_rejected_by_reason": true, "agents_created": true}
+	for _, q := range queries {
+		if !show[q.Name] {
+			continue
+		}
+		res, err := prom.Query(ctx, q.Query)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  %s\n", q.Name)
+		for _, s := range res {
+			fmt.Printf("    {%s} %g\n", s.Key(), s.Value)
+		}
+	}
+	return nil
+}
+
+func printWhereToLook(root string, stack *harness.Stack, truth []harness.Truth, prom *harness.Prometheus) {
 	fmt.Printf("Session records: %s (one JSON object per line)\n", rel(root, stack.SessionsPath()))
 	fmt.Printf("Jaeger:          %s\n", stack.JaegerUI)
 	fmt.Println("  This Jaeger is built from the Go module, which does not hold the UI's assets: its pages")
@@ -181,7 +272,15 @@ func printWhereToLook(root string, stack *harness.Stack, truth []harness.Truth) 
 	fmt.Printf("    curl -s %s/api/services\n", stack.JaegerUI)
 	fmt.Println("  For the full UI: `docker compose up` (the jaegertracing/jaeger image has it), or set")
 	fmt.Println("  JAEGER_UI_ASSETS to a built jaeger-ui directory before `make demo`.")
-	fmt.Printf("Logs:            %s\n", strings.Join(relAll(root, stack.Logs()), ", "))
+	fmt.Printf("Crew metrics:    %s (the collector's prometheus exporter)\n", stack.CrewMetricsURL())
+	if prom != nil {
+		fmt.Printf("Prometheus:      %s (recording rules and alerts of deploy/prometheus; see docs/MONITORING.md)\n", prom.URL)
+	}
+	logs := stack.Logs()
+	if prom != nil {
+		logs = append(logs, prom.LogPath())
+	}
+	fmt.Printf("Logs:            %s\n", strings.Join(relAll(root, logs), ", "))
 }
 
 func rel(root, path string) string {

@@ -25,9 +25,12 @@
 //     next revision; after that window only its trace ID is remembered (up to
 //     MaxSessions of them) so that a later span is counted as dropped instead
 //     of starting an unrelated record;
-//   - when MaxSessions or MaxSpans is exceeded, retained sessions are released
-//     first, then the oldest pending session is emitted as partial
-//     (flush_reason "limit");
+//   - when MaxSessions, MaxSpans or MaxBytes is exceeded, retained sessions
+//     are released first, then the oldest pending session is emitted as
+//     partial (flush_reason "limit");
+//   - what it keeps of a client's values is cut at read time (MaxValueBytes,
+//     MaxEventsPerSpan) and counted, in Result and in the record's
+//     truncated object (bounds.go);
 //   - Drain emits every pending session (flush_reason "shutdown").
 //
 // Crash safety is the job of the exporter's buffer (internal/buffer): it
@@ -62,6 +65,15 @@ type Config struct {
 	MaxSessions int
 	// MaxSpans bounds the span summaries held over all traces.
 	MaxSpans int
+	// MaxBytes bounds the accounted bytes of everything held (bounds.go).
+	MaxBytes int64
+	// MaxValueBytes bounds each string kept from a span (attribute values
+	// and keys, event fields, tags); longer ones are cut. At least
+	// MinValueBytes when set.
+	MaxValueBytes int
+	// MaxEventsPerSpan bounds the session events kept per span; later ones
+	// are dropped.
+	MaxEventsPerSpan int
 	// IncludeRootless emits records for traces that never had a session root
 	// and do not look like a session, instead of ignoring them.
 	IncludeRootless bool
@@ -90,6 +102,12 @@ type Result struct {
 	LateSpans int
 	// ReleasedRetained counts emitted sessions released early to make room.
 	ReleasedRetained int
+	// TruncatedValues counts the strings cut to MaxValueBytes in the spans
+	// this call read.
+	TruncatedValues int
+	// DroppedEvents counts the session events dropped beyond
+	// MaxEventsPerSpan in the spans this call read.
+	DroppedEvents int
 	// Released lists the traces whose state this call dropped (retention
 	// over, limit flush, ignored trace, Drain), after their records, if any,
 	// are in Records. A persistence layer deletes what it holds for them.
@@ -120,6 +138,10 @@ type session struct {
 	revision  int   // revision of the next record
 	pending   bool  // has spans not yet in an emitted record
 	elem      *list.Element
+
+	bytes     int64 // accounted size of what the session holds (bounds.go)
+	cutValues int   // strings cut in its spans
+	cutEvents int   // events dropped from its spans
 }
 
 // linearLimit is the span count up to which duplicates are found by scanning.
@@ -132,6 +154,9 @@ type Assembler struct {
 	pending  *list.List // *session, oldest first arrival first
 	retained *list.List // *session, emitted and clean, oldest emission first
 	spans    int
+	bytes    int64 // accounted size of all sessions
+
+	rd reader // reads span values under the value limits
 
 	// batch counts, during Add, the spans of each trace not yet reserved
 	// in its session, so a session's span slice grows once per batch.
@@ -145,6 +170,7 @@ type Assembler struct {
 // New returns an empty Assembler.
 func New(cfg Config) *Assembler {
 	return &Assembler{
+		rd:       reader{maxValue: cfg.MaxValueBytes, maxEvents: cfg.MaxEventsPerSpan},
 		cfg:      cfg,
 		sessions: make(map[pcommon.TraceID]*session),
 		pending:  list.New(),
@@ -157,6 +183,12 @@ func New(cfg Config) *Assembler {
 // Buffered returns the number of traces and span summaries held.
 func (a *Assembler) Buffered() (sessions, spans int) {
 	return len(a.sessions), a.spans
+}
+
+// BufferedBytes returns the accounted bytes held (bounds.go), what
+// MaxBytes bounds.
+func (a *Assembler) BufferedBytes() int64 {
+	return a.bytes
 }
 
 // Add buffers the spans of td at time now, then applies the limits. It does
@@ -200,14 +232,16 @@ func (a *Assembler) addSpan(s ptrace.Span, res pcommon.Resource, now int64, out 
 			out.LateSpans++
 			return
 		}
-		ss = &session{traceID: tid, firstSeen: now, rootIdx: -1, topIdx: -1}
+		ss = &session{traceID: tid, firstSeen: now, rootIdx: -1, topIdx: -1, bytes: sizeSession}
 		a.sessions[tid] = ss
+		a.bytes += sizeSession
 	} else if ss.has(s.SpanID()) {
 		out.DuplicateSpans++
 		return
 	}
 
-	sp, f := summarise(s)
+	a.rd.reset()
+	sp, f := summarise(s, &a.rd)
 	if sp.badTime {
 		out.BadTimestamps++
 	}
@@ -215,17 +249,24 @@ func (a *Assembler) addSpan(s ptrace.Span, res pcommon.Resource, now int64, out 
 		ss.spans = slices.Grow(ss.spans, int(n))
 		a.batch[tid] = 0
 	}
+	var grow int64
 	if f.model != "" || f.provider != "" {
+		n := len(ss.models)
 		sp.model = ss.modelIndex(f.provider, f.model)
+		if len(ss.models) > n {
+			grow += sizeModel + int64(len(f.provider)+len(f.model))
+		}
 	}
 	ss.add(sp)
 	a.spans++
+	grow += sp.size() + sizeIndex
 	idx := len(ss.spans) - 1
 	if sp.statusErr && f.message != "" {
 		if ss.messages == nil {
 			ss.messages = make(map[int32]string)
 		}
 		ss.messages[int32(idx)] = f.message
+		grow += sizeMessage + int64(len(f.message))
 	}
 	ss.sources.Add(sp.source)
 	if f.sessionID != "" || sp.kind != kindOther {
@@ -236,20 +277,30 @@ func (a *Assembler) addSpan(s ptrace.Span, res pcommon.Resource, now int64, out 
 	case rt.crewtrace:
 		if ss.root == nil {
 			ss.root, ss.rootIdx = rt, idx
-			ss.resource = rawMap(res.Attributes())
-			ss.setSessionID(f.sessionID, idFromRoot)
+			grow += rt.size() + ss.setResource(a.rd.rawMap(res.Attributes()))
+			grow += ss.setSessionID(f.sessionID, idFromRoot)
 		}
 	case ss.top == nil || (!sp.badTime && (ss.spans[ss.topIdx].badTime || sp.start < ss.spans[ss.topIdx].start)):
-		ss.top, ss.topIdx = rt, idx
-		if ss.root == nil {
-			ss.resource = rawMap(res.Attributes())
+		if ss.top != nil {
+			grow -= ss.top.size()
 		}
-		ss.setSessionID(f.sessionID, idFromTop)
+		ss.top, ss.topIdx = rt, idx
+		grow += rt.size()
+		if ss.root == nil {
+			grow += ss.setResource(a.rd.rawMap(res.Attributes()))
+		}
+		grow += ss.setSessionID(f.sessionID, idFromTop)
 	}
 	if ss.resource == nil {
-		ss.resource = rawMap(res.Attributes())
+		grow += ss.setResource(a.rd.rawMap(res.Attributes()))
 	}
-	ss.setSessionID(f.sessionID, idFromSpan)
+	grow += ss.setSessionID(f.sessionID, idFromSpan)
+	ss.bytes += grow
+	a.bytes += grow
+	ss.cutValues += a.rd.values
+	ss.cutEvents += a.rd.events
+	out.TruncatedValues += a.rd.values
+	out.DroppedEvents += a.rd.events
 	ss.lastSeen = now
 	if !ss.pending {
 		a.makePending(ss)
@@ -303,7 +354,8 @@ func (a *Assembler) ignorable(ss *session) bool {
 
 func (a *Assembler) overLimit() bool {
 	return (a.cfg.MaxSessions > 0 && len(a.sessions) > a.cfg.MaxSessions) ||
-		(a.cfg.MaxSpans > 0 && a.spans > a.cfg.MaxSpans)
+		(a.cfg.MaxSpans > 0 && a.spans > a.cfg.MaxSpans) ||
+		(a.cfg.MaxBytes > 0 && a.bytes > a.cfg.MaxBytes)
 }
 
 // Tick emits the sessions whose deadlines have passed at now and releases
@@ -366,6 +418,7 @@ func (a *Assembler) Drain(now time.Time) Result {
 	a.pending.Init()
 	a.retained.Init()
 	a.spans = 0
+	a.bytes = 0
 	return res
 }
 
@@ -428,7 +481,19 @@ func (a *Assembler) forget(ss *session) {
 	}
 	ss.elem = nil
 	a.spans -= len(ss.spans)
+	a.bytes -= ss.bytes
 	delete(a.sessions, ss.traceID)
+}
+
+// setResource replaces the session's resource attributes and returns the
+// change in its accounted size.
+func (ss *session) setResource(m map[string]any) int64 {
+	var old int64
+	if ss.resource != nil {
+		old = rawSize(ss.resource)
+	}
+	ss.resource = m
+	return rawSize(m) - old
 }
 
 // has reports whether the session holds a span with this ID.
@@ -488,10 +553,12 @@ const (
 
 // setSessionID records id as the session's ID if it comes from a better
 // place than the one held.
-func (ss *session) setSessionID(id string, from uint8) {
+func (ss *session) setSessionID(id string, from uint8) (grow int64) {
 	if id != "" && from > ss.idRank {
+		grow = int64(len(id) - len(ss.sessionID))
 		ss.sessionID, ss.idRank = id, from
 	}
+	return grow
 }
 
 // model is one distinct model the session's LLM calls used.

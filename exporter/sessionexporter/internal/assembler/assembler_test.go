@@ -111,6 +111,8 @@ func run(t *testing.T, cfg Config, steps []step) (Result, *Assembler) {
 		total.BadTimestamps += r.BadTimestamps
 		total.LateSpans += r.LateSpans
 		total.ReleasedRetained += r.ReleasedRetained
+		total.TruncatedValues += r.TruncatedValues
+		total.DroppedEvents += r.DroppedEvents
 	}
 	for _, s := range steps {
 		now := t0.Add(s.at)

@@ -63,7 +63,7 @@ func BenchmarkSummarise(b *testing.B) {
 			b.Run("main/"+w.name, func(b *testing.B) { benchRead(b, w.spans, summariseMain) })
 		}
 		b.Run("dialect/"+w.name, func(b *testing.B) {
-			benchRead(b, w.spans, func(s ptrace.Span) (span, found) { return summarise(s) })
+			benchRead(b, w.spans, func(s ptrace.Span) (span, found) { rd := benchReader; return summarise(s, &rd) })
 		})
 	}
 }
@@ -85,7 +85,7 @@ func BenchmarkSummariseInterleaved(b *testing.B) {
 	spans := spansOf(testgen.Session(1, 20))
 	reads := []func(ptrace.Span) (span, found){
 		summariseMain,
-		func(s ptrace.Span) (span, found) { return summarise(s) },
+		func(s ptrace.Span) (span, found) { rd := benchReader; return summarise(s, &rd) },
 	}
 	const reps = 50 // passes over the workload per timing, so a timing is ~50 µs
 	var total [2]time.Duration
@@ -214,7 +214,8 @@ func summariseMain(s ptrace.Span) (sp span, f found) {
 	sp.kind = classifyMain(spanKind, operation)
 	evs := s.Events()
 	for i := 0; i < evs.Len(); i++ {
-		if ev, ok := summariseEvent(evs.At(i)); ok {
+		rd := benchReader
+		if ev, ok := summariseEvent(evs.At(i), &rd); ok {
 			sp.events = append(sp.events, ev)
 		}
 	}
@@ -253,3 +254,6 @@ func classifyMain(spanKind, operation string) uint8 {
 	}
 	return kindOther
 }
+
+// benchReader reads with the exporter's default value limits.
+var benchReader = reader{maxValue: 8 << 10, maxEvents: 128}

@@ -57,6 +57,9 @@ func (a *Assembler) header(ss *session, reason string, now int64) record.Record 
 	if a.cfg.TraceURLBase != "" {
 		r.TraceURL = strings.TrimRight(a.cfg.TraceURLBase, "/") + "/trace/" + r.TraceID
 	}
+	if ss.cutValues > 0 || ss.cutEvents > 0 {
+		r.Truncated = &record.Truncated{Values: ss.cutValues, Events: ss.cutEvents}
+	}
 	rt, rootIdx := ss.sessionRoot()
 	if rt == nil {
 		r.EndState, r.EndReason = semconv.EndStateIndeterminate, endStateUnknown
@@ -149,8 +152,9 @@ func (ss *session) assignAgents() ([]record.Agent, []int) {
 }
 
 // count fills the span, token and error counts of r, of its agents, models
-// and tools, and the session's times. An error is an error event, or a span
-// (other than the root) with status Error that carries no error event.
+// and tools, and the session's times. Token sums saturate at math.MaxInt64.
+// An error is an error event, or a span (other than the root) with status
+// Error that carries no error event.
 func (ss *session) count(r *record.Record, agentOf []int) {
 	var minStart, maxEnd int64
 	_, rootIdx := ss.sessionRoot()
@@ -178,10 +182,10 @@ func (ss *session) count(r *record.Record, agentOf []int) {
 		switch sp.kind {
 		case kindLLM:
 			r.Counts.LLMCalls++
-			addTokens(&r.Tokens, &sp.tokens)
+			sumTokens(&r.Tokens, &sp.tokens)
 			if ag != nil {
 				ag.LLMCalls++
-				addTokens(&ag.Tokens, &sp.tokens)
+				sumTokens(&ag.Tokens, &sp.tokens)
 			}
 			if sp.model >= 0 {
 				m := &r.Models[sp.model]
@@ -189,7 +193,7 @@ func (ss *session) count(r *record.Record, agentOf []int) {
 					modelStart[sp.model] = sp.start
 				}
 				m.LLMCalls++
-				addTokens(&m.Tokens, &sp.tokens)
+				sumTokens(&m.Tokens, &sp.tokens)
 			}
 		case kindTool:
 			r.Counts.ToolCalls++
@@ -229,7 +233,7 @@ func (ss *session) count(r *record.Record, agentOf []int) {
 		}
 	}
 	for i := range r.Models {
-		r.Models[i].Tokens.Total = r.Models[i].Tokens.Input + r.Models[i].Tokens.Output
+		r.Models[i].Tokens.Total = addTokens(r.Models[i].Tokens.Input, r.Models[i].Tokens.Output)
 	}
 	// Models and tools in order of first start, as agents: the same spans
 	// give the same record in any order of arrival.
@@ -238,10 +242,10 @@ func (ss *session) count(r *record.Record, agentOf []int) {
 	})
 	r.Tools = sortByStart(r.Tools, toolStart, func(x, y record.Tool) int { return cmp.Compare(x.Name, y.Name) })
 	for i := range r.Agents {
-		r.Agents[i].Tokens.Total = r.Agents[i].Tokens.Input + r.Agents[i].Tokens.Output
+		r.Agents[i].Tokens.Total = addTokens(r.Agents[i].Tokens.Input, r.Agents[i].Tokens.Output)
 	}
 	r.Counts.Agents = len(r.Agents)
-	r.Tokens.Total = r.Tokens.Input + r.Tokens.Output
+	r.Tokens.Total = addTokens(r.Tokens.Input, r.Tokens.Output)
 	r.StartTime, r.EndTime = unixTime(minStart), unixTime(maxEnd)
 	if maxEnd > minStart {
 		r.DurationMs = float64(maxEnd-minStart) / 1e6
@@ -336,13 +340,13 @@ func (ss *session) attributeAgents() []int {
 	return agentOf
 }
 
-// addTokens adds a span's token usage to a total.
-func addTokens(t *record.Tokens, u *dialect.Tokens) {
-	t.Input += u.Input
-	t.Output += u.Output
-	t.CacheRead += u.CacheRead
-	t.CacheWrite += u.CacheWrite
-	t.Reasoning += u.Reasoning
+// sumTokens adds a span's token usage to a total, saturating (addTokens).
+func sumTokens(t *record.Tokens, u *dialect.Tokens) {
+	t.Input = addTokens(t.Input, u.Input)
+	t.Output = addTokens(t.Output, u.Output)
+	t.CacheRead = addTokens(t.CacheRead, u.CacheRead)
+	t.CacheWrite = addTokens(t.CacheWrite, u.CacheWrite)
+	t.Reasoning = addTokens(t.Reasoning, u.Reasoning)
 }
 
 // sortByStart orders items by their first start, ties by tie.

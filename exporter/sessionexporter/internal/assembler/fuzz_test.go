@@ -19,13 +19,21 @@ import (
 
 // FuzzAssembler drives an Assembler with operations derived from the fuzz
 // input — spans of up to 8 traces in any order, duplicates (identical or
-// not), missing and cyclic parents, zero / inverted / absurd timestamps, huge
-// attribute values, malformed IDs, multi-trace batches, ticks with a clock
-// that jumps forwards and backwards — and checks, after every operation,
-// against a model of what was accepted:
+// not), missing and cyclic parents, zero / inverted / absurd timestamps,
+// values around and far beyond MaxValueBytes (multi-byte characters across
+// the cut, NUL bytes) in every field the assembler keeps, more events than
+// MaxEventsPerSpan, MaxInt64 and negative token counts, malformed IDs,
+// multi-trace batches, ticks with a clock that jumps forwards and backwards
+// — and checks, after every operation, against a model of what was accepted:
 //
 //   - no panic;
-//   - the limits hold after every Add (MaxSessions traces, MaxSpans spans);
+//   - the limits hold after every Add (MaxSessions traces, MaxSpans spans,
+//     MaxBytes accounted bytes), and the accounted bytes equal a recount of
+//     what is held;
+//   - no string in a record is longer than MaxValueBytes, no span keeps more
+//     than MaxEventsPerSpan events, a session whose kept events carried an
+//     oversized value is marked truncated, and nothing is marked when no
+//     limit is set; token counts are never negative and their sums saturate;
 //   - the records of a trace come in revisions 0, 1, 2 ... with no gap and
 //     no repeat, and each record's counts are self-consistent and match the
 //     spans accepted (span count, LLM and tool calls, complete);
@@ -82,6 +90,7 @@ type traceModel struct {
 	crew      bool // an accepted span looks like a session's (session ID, or a kind in any convention)
 	uncertain bool // a batch made the exact counts unknown
 	tomb      bool // released after a record; later spans must be late
+	mustCut   bool // an accepted span's session event carried an oversized value
 }
 
 // genSpan is one generated span and what the model needs to know about it.
@@ -92,6 +101,7 @@ type genSpan struct {
 	crew      bool
 	kind      uint8
 	malformed bool
+	cut       bool // a session event carries a value over MaxValueBytes
 }
 
 const fuzzHuge = 1 << 16
@@ -108,6 +118,13 @@ func runAssemblerFuzz(t *testing.T, in *fuzzBytes) {
 	}
 	if in.byte()&1 == 0 {
 		cfg.MaxSpans = 100_000
+	}
+	if lim := in.byte(); lim&1 == 0 { // else no value or event limit
+		cfg.MaxValueBytes = MinValueBytes + int(lim>>1)
+		cfg.MaxEventsPerSpan = 1 + int(lim>>5)
+	}
+	if b := in.byte(); b&1 == 0 {
+		cfg.MaxBytes = 2_000 + int64(b)*400 // from a session or two up
 	}
 	nTraces := 1 + in.intn(8)
 	strict := nTraces <= cfg.MaxSessions // no tomb can be evicted
@@ -149,6 +166,7 @@ func runAssemblerFuzz(t *testing.T, in *fuzzBytes) {
 				m.root = m.root || s.root
 				m.top = m.top || s.top
 				m.crew = m.crew || s.crew
+				m.mustCut = m.mustCut || s.cut
 				switch s.kind {
 				case kindLLM:
 					m.llm++
@@ -183,6 +201,10 @@ func runAssemblerFuzz(t *testing.T, in *fuzzBytes) {
 			m.revNext++
 			m.unemitted = 0
 			checkRecordConsistent(t, op, r)
+			checkRecordBounds(t, op, r, cfg)
+			if m.mustCut && !m.uncertain && r.Truncated == nil {
+				t.Fatalf("%s: trace %d: a session event carried a value over %d bytes, the record is not marked truncated", op, k, cfg.MaxValueBytes)
+			}
 			if !m.uncertain {
 				if r.SpanCount != m.spans || r.Counts.LLMCalls != m.llm || r.Counts.ToolCalls != m.tool || r.Complete != (m.root || (m.top && m.crew)) {
 					t.Fatalf("%s: trace %d: record spans=%d llm=%d tools=%d complete=%v, model %+v",
@@ -220,6 +242,9 @@ func runAssemblerFuzz(t *testing.T, in *fuzzBytes) {
 			t.Fatalf("%s: limits exceeded: %d sessions (max %d), %d spans (max %d)",
 				op, sessions, cfg.MaxSessions, held, cfg.MaxSpans)
 		}
+		if b := a.BufferedBytes(); (cfg.MaxBytes > 0 && b > cfg.MaxBytes) || b != accountedBytes(a) {
+			t.Fatalf("%s: %d bytes accounted (max %d), a recount gives %d", op, b, cfg.MaxBytes, accountedBytes(a))
+		}
 		certain, sum, live := true, 0, 0
 		for k := range models {
 			certain = certain && !models[k].uncertain
@@ -236,7 +261,7 @@ func runAssemblerFuzz(t *testing.T, in *fuzzBytes) {
 	for n := 0; !in.done() && n < 200; n++ {
 		switch op := in.intn(8); op {
 		case 0, 1, 2, 3:
-			td, s := fuzzSpan(in, nTraces)
+			td, s := fuzzSpan(in, nTraces, cfg.MaxValueBytes)
 			last = td
 			if s.malformed {
 				last = ptrace.Traces{}
@@ -256,7 +281,7 @@ func runAssemblerFuzz(t *testing.T, in *fuzzBytes) {
 			td := ptrace.NewTraces()
 			var spans []genSpan
 			for range 2 + in.intn(4) {
-				one, s := fuzzSpan(in, nTraces)
+				one, s := fuzzSpan(in, nTraces, cfg.MaxValueBytes)
 				one.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
 				spans = append(spans, s)
 			}
@@ -284,20 +309,50 @@ func runAssemblerFuzz(t *testing.T, in *fuzzBytes) {
 
 	res := a.Drain(now)
 	check("drain", res, nil, false)
-	if s, n := a.Buffered(); s != 0 || n != 0 {
-		t.Fatalf("after Drain: %d sessions, %d spans buffered", s, n)
+	if s, n := a.Buffered(); s != 0 || n != 0 || a.BufferedBytes() != 0 {
+		t.Fatalf("after Drain: %d sessions, %d spans, %d bytes buffered", s, n, a.BufferedBytes())
 	}
 	if res := a.Tick(now.Add(24 * time.Hour)); len(res.Records) != 0 {
 		t.Fatalf("after Drain: Tick emitted %d records", len(res.Records))
 	}
 }
 
-// fuzzSpan builds one span from the input.
-func fuzzSpan(in *fuzzBytes, nTraces int) (ptrace.Traces, genSpan) {
+// fuzzValue returns a client string from the input: short, with NUL bytes,
+// empty, within a few bytes of maxValue on either side (multi-byte
+// characters across the cut, so invalid UTF-8 too), or huge. over reports
+// whether it is longer than maxValue (never, with no limit).
+func fuzzValue(in *fuzzBytes, maxValue int) (v string, over bool) {
+	limit := maxValue
+	if limit == 0 {
+		limit = 100
+	}
+	switch in.intn(8) {
+	case 0, 1, 2:
+		v = "v"
+	case 3:
+		v = "nul\x00in\x00the middle\x00"
+	case 4:
+		v = ""
+	case 5:
+		n := max(limit-3+in.intn(7), 0)
+		v = strings.Repeat("é\x00日", n/6+1)[:n]
+	case 6:
+		v = strings.Repeat("日本語\x00", limit/10+1+in.intn(4))
+	case 7:
+		v = strings.Repeat("x\u00e9\"<\x00", fuzzHuge/6)
+	}
+	return v, maxValue > 0 && len(v) > maxValue
+}
+
+// fuzzSpan builds one span from the input; maxValue is the assembler's
+// MaxValueBytes (0: none), which the generated values straddle.
+func fuzzSpan(in *fuzzBytes, nTraces, maxValue int) (ptrace.Traces, genSpan) {
+	value := func() string { v, _ := fuzzValue(in, maxValue); return v }
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", "fuzz")
 	rs.Resource().Attributes().PutDouble("fuzz.double", fuzzDouble(in.byte()))
+	rs.Resource().Attributes().PutStr(value(), value())
 	sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
 
 	g := genSpan{trace: in.intn(nTraces)}
@@ -330,7 +385,11 @@ func fuzzSpan(in *fuzzBytes, nTraces int) (ptrace.Traces, genSpan) {
 	g.root = g.kind == kindSession
 	g.crew = g.kind != kindOther
 	if flags&2 != 0 {
-		attrs.PutStr(string(semconv.SessionIDKey), testgen.SessionID(g.trace))
+		id := testgen.SessionID(g.trace)
+		if flags&0x10 != 0 && g.trace == 1 { // one trace with an ID far beyond the limit
+			id = strings.Repeat(id, fuzzHuge/len(id))
+		}
+		attrs.PutStr(string(semconv.SessionIDKey), id)
 		g.crew = true
 	}
 	huge := ""
@@ -341,17 +400,24 @@ func fuzzSpan(in *fuzzBytes, nTraces int) (ptrace.Traces, genSpan) {
 	switch g.kind {
 	case kindSession:
 		attrs.PutStr(string(semconv.SessionNameKey), "fuzz"+huge)
-		attrs.PutStr(string(semconv.SessionEndStateKey), []string{"", semconv.EndStateSuccess, semconv.EndStateFail, "Weird"}[in.intn(4)])
+		states := []string{"", semconv.EndStateSuccess, semconv.EndStateFail, "Weird", value()}
+		attrs.PutStr(string(semconv.SessionEndStateKey), states[in.intn(len(states))])
+		attrs.PutStr(string(semconv.SessionEndReasonKey), value())
 		tags := attrs.PutEmptySlice(string(semconv.SessionTagsKey))
 		for range in.intn(4) {
-			tags.AppendEmpty().SetStr("t")
+			tags.AppendEmpty().SetStr(value())
 		}
 	case kindAgent:
-		attrs.PutStr(string(semconv.AgentIDKey), testgen.AgentID(g.trace, in.intn(3)))
-		attrs.PutStr(string(semconv.AgentNameKey), "agent")
+		id := testgen.AgentID(g.trace, in.intn(3))
+		if v, over := fuzzValue(in, maxValue); over {
+			id += v // cut to a form that stays distinct
+		}
+		attrs.PutStr(string(semconv.AgentIDKey), id)
+		attrs.PutStr(string(semconv.AgentNameKey), "agent"+value())
 	case kindLLM:
-		attrs.PutInt(string(semconv.InputTokensKey), int64(in.byte())<<int(in.intn(64)))
-		attrs.PutDouble(string(semconv.OutputTokensKey), float64(in.byte())*1e17)
+		in1 := []int64{int64(in.byte()) << int(in.intn(64)), math.MaxInt64, -1, math.MinInt64}[in.intn(4)]
+		attrs.PutInt(string(semconv.InputTokensKey), in1)
+		attrs.PutDouble(string(semconv.OutputTokensKey), []float64{float64(in.byte()) * 1e17, -5, math.NaN(), math.Inf(1)}[in.intn(4)])
 	}
 	if flags&8 != 0 {
 		sp.Status().SetCode(ptrace.StatusCodeError)
@@ -372,16 +438,26 @@ func fuzzSpan(in *fuzzBytes, nTraces int) (ptrace.Traces, genSpan) {
 	sp.SetStartTimestamp(pcommon.Timestamp(start))
 	sp.SetEndTimestamp(pcommon.Timestamp(end))
 
-	for e := range in.intn(3) {
+	for e := range in.intn(3) + in.intn(2)*in.intn(8) {
 		ev := sp.Events().AppendEmpty()
 		ev.SetName(fmt.Sprintf("ev%d", e))
 		ev.SetTimestamp(pcommon.Timestamp(start + uint64(in.intn(256))<<uint(in.intn(64))))
 		ea := ev.Attributes()
-		if ek := in.intn(5); ek < 4 {
+		ek := in.intn(5)
+		if ek < 4 {
 			ea.PutStr(string(semconv.EventKindKey), []string{semconv.EventKindEvent, semconv.EventKindAction, semconv.EventKindError, "other"}[ek])
 		}
 		ea.PutStr(string(semconv.EventTypeKey), "type")
-		ea.PutStr(semconv.EventParamPrefix+"s", huge)
+		if v, over := fuzzValue(in, maxValue); v != "" {
+			ea.PutStr(semconv.EventParamPrefix+"s", v)
+			g.cut = g.cut || (over && ek < 4)
+		} else {
+			ea.PutStr(semconv.EventParamPrefix+"s", huge)
+			g.cut = g.cut || (huge != "" && maxValue > 0 && ek < 4)
+		}
+		ea.PutStr(string(semconv.EventReturnsKey), value())
+		ea.PutStr(string(semconv.ExceptionMessageKey), value())
+		ea.PutStr(semconv.EventParamPrefix+value(), value())
 		ea.PutInt(semconv.EventParamPrefix+"i", int64(in.byte())-128)
 		ea.PutDouble(semconv.EventParamPrefix+"f", fuzzDouble(in.byte()))
 		ea.PutBool(semconv.EventParamPrefix+"b", flags&16 != 0)
@@ -405,7 +481,7 @@ func checkRecordConsistent(t *testing.T, op string, r *record.Record) {
 	if r.Counts.Agents != len(r.Agents) {
 		fail("counts.agents %d, %d agents", r.Counts.Agents, len(r.Agents))
 	}
-	if r.Tokens.Total != r.Tokens.Input+r.Tokens.Output {
+	if !tokensOK(r.Tokens) {
 		fail("tokens %+v", r.Tokens)
 	}
 	var spans, llm, tools, errs int
@@ -414,8 +490,8 @@ func checkRecordConsistent(t *testing.T, op string, r *record.Record) {
 		llm += ag.LLMCalls
 		tools += ag.ToolCalls
 		errs += ag.Errors
-		if ag.Tokens.Total != ag.Tokens.Input+ag.Tokens.Output {
-			fail("agent tokens %+v", ag.Tokens)
+		if !tokensOK(ag.Tokens) || ag.Tokens.Input > r.Tokens.Input || ag.Tokens.Output > r.Tokens.Output {
+			fail("agent tokens %+v, session %+v", ag.Tokens, r.Tokens)
 		}
 	}
 	if spans > r.SpanCount || llm > r.Counts.LLMCalls || tools > r.Counts.ToolCalls || errs > r.Counts.Errors {
@@ -487,4 +563,108 @@ var fuzzKinds = []struct {
 	{semconv.TraceloopSpanKindKey, semconv.TraceloopKindTool, kindTool},
 	{semconv.LangfuseObservationTypeKey, semconv.LangfuseTypeGeneration, kindLLM},
 	{semconv.VercelOperationIDKey, semconv.VercelOperationToolCall, kindTool},
+}
+
+// tokensOK reports whether token counts are non-negative and the total is
+// their saturated sum.
+func tokensOK(tk record.Tokens) bool {
+	want := tk.Input + tk.Output
+	if tk.Input > math.MaxInt64-tk.Output {
+		want = math.MaxInt64
+	}
+	return tk.Input >= 0 && tk.Output >= 0 && tk.Total == want
+}
+
+// checkRecordBounds checks the value and event limits on a record: no string
+// longer than MaxValueBytes (an ID cut keeps its length within it too), no
+// more than MaxEventsPerSpan events per span, and no truncated marker
+// without a limit.
+func checkRecordBounds(t *testing.T, op string, r *record.Record, cfg Config) {
+	t.Helper()
+	fail := func(format string, args ...any) {
+		t.Fatalf("%s: record %s rev %d: %s", op, r.TraceID, r.Revision, fmt.Sprintf(format, args...))
+	}
+	if cfg.MaxValueBytes == 0 && cfg.MaxEventsPerSpan == 0 {
+		if r.Truncated != nil {
+			fail("truncated %+v without limits", *r.Truncated)
+		}
+		return
+	}
+	if tr := r.Truncated; tr != nil && (tr.Values < 0 || tr.Events < 0 || tr.Values+tr.Events == 0) {
+		fail("truncated %+v", *tr)
+	}
+	if n := cfg.MaxEventsPerSpan * r.SpanCount; cfg.MaxEventsPerSpan > 0 && len(r.Events) > n {
+		fail("%d events in %d spans, at most %d per span", len(r.Events), r.SpanCount, cfg.MaxEventsPerSpan)
+	}
+	var walk func(where string, v any)
+	str := func(where, s string) {
+		if cfg.MaxValueBytes > 0 && len(s) > cfg.MaxValueBytes {
+			fail("%s: %d bytes, more than max %d", where, len(s), cfg.MaxValueBytes)
+		}
+	}
+	walk = func(where string, v any) {
+		switch x := v.(type) {
+		case string:
+			str(where, x)
+		case []byte:
+			if cfg.MaxValueBytes > 0 && len(x) > cfg.MaxValueBytes {
+				fail("%s: %d bytes, more than max %d", where, len(x), cfg.MaxValueBytes)
+			}
+		case []any:
+			for _, e := range x {
+				walk(where, e)
+			}
+		case map[string]any:
+			for k, e := range x {
+				str(where+" key", k)
+				walk(where+"."+k, e)
+			}
+		}
+	}
+	str("session_id", r.SessionID)
+	str("name", r.Name)
+	str("end_state", r.EndState)
+	str("end_reason", r.EndReason)
+	for _, tag := range r.Tags {
+		str("tag", tag)
+	}
+	walk("resource", r.Resource)
+	for _, ag := range r.Agents {
+		str("agent id", ag.ID)
+		str("agent name", ag.Name)
+	}
+	for _, ev := range r.Events {
+		for _, f := range []string{ev.Kind, ev.Type, ev.Returns, ev.ErrorType, ev.Message} {
+			str("event field", f)
+		}
+		walk("params", ev.Params)
+	}
+}
+
+// accountedBytes recounts the bytes the assembler should account for what
+// it holds.
+func accountedBytes(a *Assembler) int64 {
+	var n int64
+	for _, ss := range a.sessions {
+		n += sizeSession + int64(len(ss.sessionID))
+		for i := range ss.spans {
+			n += ss.spans[i].size() + sizeIndex
+		}
+		if ss.root != nil {
+			n += ss.root.size()
+		}
+		if ss.top != nil {
+			n += ss.top.size()
+		}
+		for _, m := range ss.models {
+			n += sizeModel + int64(len(m.provider)+len(m.name))
+		}
+		for _, msg := range ss.messages {
+			n += sizeMessage + int64(len(msg))
+		}
+		if ss.resource != nil {
+			n += rawSize(ss.resource)
+		}
+	}
+	return n
 }

@@ -1,10 +1,6 @@
 package assembler
 
-import (
-	"math"
-
-	"go.opentelemetry.io/collector/pdata/pcommon"
-)
+import "math"
 
 // OTLP allows NaN and ±Inf doubles, JSON has no way to write them: a record
 // holding one could not be encoded and the session would get no record at
@@ -12,22 +8,9 @@ import (
 // (what strconv.FormatFloat writes), so the record is written and the value
 // stays readable.
 
-// rawValue is v.AsRaw() with non-finite doubles made JSON-safe.
-func rawValue(v pcommon.Value) any {
-	return jsonSafe(v.AsRaw())
-}
-
-// rawMap is m.AsRaw() with non-finite doubles made JSON-safe.
-func rawMap(m pcommon.Map) map[string]any {
-	raw := m.AsRaw()
-	for k, v := range raw {
-		raw[k] = jsonSafe(v)
-	}
-	return raw
-}
-
 // jsonSafe replaces non-finite float64s, also inside the slices and maps
-// AsRaw returns, in place.
+// AsRaw returns, in place. (reader.raw, which every kept value goes through,
+// calls it on each double.)
 func jsonSafe(v any) any {
 	switch x := v.(type) {
 	case float64:

@@ -81,8 +81,9 @@ type found struct {
 const maxSaneNanos = int64(7258118400) * 1e9
 
 // summarise reads one span: the normaliser (internal/dialect) says what it
-// is in any convention; crewtrace's events are read here.
-func summarise(s ptrace.Span) (sp span, f found) {
+// is in any convention; crewtrace's events are read here. Every string kept
+// goes through rd (bounds.go), which cuts it to the configured size.
+func summarise(s ptrace.Span, rd *reader) (sp span, f found) {
 	d := dialect.Read(s)
 	sp = span{
 		id:        s.SpanID(),
@@ -101,18 +102,23 @@ func summarise(s ptrace.Span) (sp span, f found) {
 	}
 	switch sp.kind {
 	case kindAgent:
-		sp.agentID, sp.name = d.AgentID, d.AgentName
+		sp.agentID, sp.name = rd.id(d.AgentID), rd.text(d.AgentName)
 	case kindTool:
-		sp.name = d.ToolName
+		sp.name = rd.text(d.ToolName)
 	}
-	f = found{sessionID: d.SessionID, message: d.Message}
+	f = found{sessionID: rd.id(d.SessionID), message: rd.text(d.Message)}
 	if sp.kind == kindLLM {
-		f.provider, f.model = d.Provider, d.Model()
+		f.provider, f.model = rd.text(d.Provider), rd.text(d.Model())
 	}
 
 	evs := s.Events()
 	for i := 0; i < evs.Len(); i++ {
-		if ev, ok := summariseEvent(evs.At(i)); ok {
+		ev, ok := summariseEvent(evs.At(i), rd)
+		switch {
+		case !ok:
+		case rd.maxEvents > 0 && len(sp.events) >= rd.maxEvents:
+			rd.events++
+		default:
 			sp.events = append(sp.events, ev)
 		}
 	}
@@ -123,7 +129,11 @@ func summarise(s ptrace.Span) (sp span, f found) {
 		if name == "" {
 			name = strings.TrimPrefix(strings.TrimPrefix(s.Name(), semconv.SessionSpanPrefix), " ")
 		}
-		f.root = &root{crewtrace: true, name: name, tags: d.Tags, endState: d.EndState, endReason: d.EndReason}
+		tags := d.Tags
+		for i := range tags {
+			tags[i] = rd.text(tags[i])
+		}
+		f.root = &root{crewtrace: true, name: rd.text(name), tags: tags, endState: rd.text(d.EndState), endReason: rd.text(d.EndReason)}
 	case sp.parent.IsEmpty():
 		name := d.Name
 		if name == "" && sp.kind == kindAgent {
@@ -135,7 +145,7 @@ func summarise(s ptrace.Span) (sp span, f found) {
 				name = strings.TrimPrefix(name, semconv.OperationInvokeWorkflow+" ")
 			}
 		}
-		f.root = &root{name: name}
+		f.root = &root{name: rd.text(name)}
 	}
 	return sp, f
 }
@@ -162,38 +172,38 @@ func kindOf(k dialect.Kind, src dialect.Source) uint8 {
 
 // summariseEvent reads a span event; ok is false for events that are not
 // session events (no crewtrace.event.kind).
-func summariseEvent(e ptrace.SpanEvent) (event, bool) {
+func summariseEvent(e ptrace.SpanEvent, rd *reader) (event, bool) {
 	attrs := e.Attributes()
 	kind, ok := attrs.Get(string(semconv.EventKindKey))
 	if !ok {
 		return event{}, false
 	}
-	ev := event{time: int64(e.Timestamp()), kind: kind.AsString()}
+	ev := event{time: int64(e.Timestamp()), kind: rd.str(kind)}
 	if ev.time < 0 || ev.time > maxSaneNanos {
 		ev.time = 0
 	}
 	for k, v := range attrs.All() {
 		switch k {
 		case string(semconv.EventTypeKey):
-			ev.typ = v.AsString()
+			ev.typ = rd.str(v)
 		case string(semconv.EventReturnsKey):
-			ev.returns = v.AsString()
+			ev.returns = rd.str(v)
 		case string(semconv.ErrorTypeKey):
-			ev.errorType = v.AsString()
+			ev.errorType = rd.str(v)
 		case string(semconv.ExceptionTypeKey):
 			if ev.errorType == "" {
-				ev.errorType = v.AsString()
+				ev.errorType = rd.str(v)
 			}
 		case string(semconv.ExceptionMessageKey):
-			ev.message = v.AsString()
+			ev.message = rd.str(v)
 		default:
 			if name, ok := strings.CutPrefix(k, semconv.EventParamPrefix); ok {
-				ev.params = append(ev.params, param{name: name, value: rawValue(v)})
+				ev.params = append(ev.params, param{name: rd.text(name), value: rd.raw(v)})
 			}
 		}
 	}
 	if ev.typ == "" && e.Name() != semconv.ExceptionEventName {
-		ev.typ = e.Name()
+		ev.typ = rd.text(e.Name())
 	}
 	return ev, true
 }

@@ -195,6 +195,15 @@ func (b *Buffer) Buffered() (sessions, spans int) {
 	return b.asm.Buffered()
 }
 
+// Occupancy returns the number of traces and span summaries held and their
+// accounted bytes (what max_bytes bounds), read together.
+func (b *Buffer) Occupancy() (sessions, spans int, bytes int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	sessions, spans = b.asm.Buffered()
+	return sessions, spans, b.asm.BufferedBytes()
+}
+
 // Durable reports whether the Buffer keeps a log.
 func (b *Buffer) Durable() bool {
 	b.mu.Lock()

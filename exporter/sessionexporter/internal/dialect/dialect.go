@@ -29,6 +29,8 @@ package dialect
 
 import (
 	"encoding/json"
+	"errors"
+	"math"
 	"strconv"
 	"strings"
 
@@ -333,12 +335,12 @@ func trimOperation(name, operation string) string {
 	return name
 }
 
-// int reads a field as an integer.
+// int reads a field as a token count (tokenCount).
 func (f *found) int(fl field) int64 {
 	if f.rank[fl] == 0 {
 		return 0
 	}
-	return intValue(f.v[fl])
+	return tokenCount(f.v[fl])
 }
 
 // maxUsageJSON bounds the Langfuse usage document parsed; a larger one is
@@ -362,24 +364,24 @@ func langfuseUsage(doc string) Tokens {
 	}
 	for k, raw := range m {
 		var n float64
-		if json.Unmarshal(raw, &n) != nil || n != n || n < -9e18 || n > 9e18 {
+		if json.Unmarshal(raw, &n) != nil {
 			continue
 		}
-		v := int64(n)
+		v := clampFloat(n)
 		k = strings.ToLower(k)
 		switch {
 		case strings.Contains(k, "input") || strings.Contains(k, "prompt"):
-			t.Input += v
+			t.Input = addCount(t.Input, v)
 			switch {
 			case strings.Contains(k, "cache") && (strings.Contains(k, "creation") || strings.Contains(k, "write")):
-				t.CacheWrite += v
+				t.CacheWrite = addCount(t.CacheWrite, v)
 			case strings.Contains(k, "cache"):
-				t.CacheRead += v
+				t.CacheRead = addCount(t.CacheRead, v)
 			}
 		case strings.Contains(k, "output") || strings.Contains(k, "completion"):
-			t.Output += v
+			t.Output = addCount(t.Output, v)
 			if strings.Contains(k, "reasoning") {
-				t.Reasoning += v
+				t.Reasoning = addCount(t.Reasoning, v)
 			}
 		}
 	}
@@ -400,21 +402,48 @@ func exceptionMessage(evs ptrace.SpanEventSlice) string {
 	return ""
 }
 
-// intValue reads an integer attribute written as int, double or decimal string.
-func intValue(v pcommon.Value) int64 {
+// tokenCount reads a token count written as an int, a double or a decimal
+// string. Any OTLP client writes these: negative and NaN counts read as 0,
+// counts beyond int64 as math.MaxInt64, so that sums of counts (which
+// saturate) never go negative.
+func tokenCount(v pcommon.Value) int64 {
 	switch v.Type() {
 	case pcommon.ValueTypeInt:
-		return v.Int()
+		return max(v.Int(), 0)
 	case pcommon.ValueTypeDouble:
-		return int64(v.Double())
+		return clampFloat(v.Double())
 	case pcommon.ValueTypeStr:
-		n, _ := strconv.ParseInt(v.Str(), 10, 64)
-		return n
+		n, err := strconv.ParseInt(v.Str(), 10, 64)
+		if err != nil {
+			if errors.Is(err, strconv.ErrRange) && n > 0 {
+				return math.MaxInt64
+			}
+			return 0
+		}
+		return max(n, 0)
 	default:
 		return 0
 	}
 }
 
+// clampFloat converts a float count to [0, math.MaxInt64].
+func clampFloat(d float64) int64 {
+	switch {
+	case !(d > 0): // negative, zero or NaN
+		return 0
+	case d >= math.MaxInt64: // 2^63 as a double: beyond every int64
+		return math.MaxInt64
+	}
+	return int64(d)
+}
+
+// addCount sums two non-negative counts, saturating at math.MaxInt64.
+func addCount(a, b int64) int64 {
+	if b > math.MaxInt64-a {
+		return math.MaxInt64
+	}
+	return a + b
+}
 // stringSlice reads a string-slice attribute (a single string is one element).
 func stringSlice(v pcommon.Value) []string {
 	switch v.Type() {

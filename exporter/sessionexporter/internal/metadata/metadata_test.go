@@ -17,7 +17,7 @@ var allMetrics = []string{
 	MetricSessionsEmitted, MetricRevisions, MetricPartialFlushes, MetricSpansBuffered,
 	MetricSessionsBuffered, MetricTracesIgnored, MetricSpansDropped, MetricSpansBadTime,
 	MetricRecordsWritten, MetricSinkFailures, MetricSessionDuration, MetricStorageFailures,
-	MetricSessionsRestored,
+	MetricSessionsRestored, MetricBytesBuffered, MetricValuesTruncated, MetricEventsDropped,
 }
 
 // metadata.yaml is the source of truth this hand-written package mirrors.
@@ -40,7 +40,7 @@ func TestMatchesMetadataYAML(t *testing.T) {
 func TestTelemetryBuilder(t *testing.T) {
 	tel := componenttest.NewTelemetry()
 	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
-	tb, err := NewTelemetryBuilder(tel.NewTelemetrySettings(), func() (int, int) { return 3, 42 })
+	tb, err := NewTelemetryBuilder(tel.NewTelemetrySettings(), func() (int, int, int64) { return 3, 42, 4096 })
 	require.NoError(t, err)
 	ctx := context.Background()
 	tb.SessionsEmitted.Add(ctx, 1)
@@ -52,6 +52,10 @@ func TestTelemetryBuilder(t *testing.T) {
 	m, err = tel.GetMetric(MetricSessionsBuffered)
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), m.Data.(metricdata.Gauge[int64]).DataPoints[0].Value)
+	m, err = tel.GetMetric(MetricBytesBuffered)
+	require.NoError(t, err)
+	assert.Equal(t, int64(4096), m.Data.(metricdata.Gauge[int64]).DataPoints[0].Value)
+	assert.Equal(t, "By", m.Unit)
 	m, err = tel.GetMetric(MetricSessionDuration)
 	require.NoError(t, err)
 	assert.Equal(t, "s", m.Unit)

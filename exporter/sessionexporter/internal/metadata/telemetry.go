@@ -24,6 +24,9 @@ const (
 	MetricSessionDuration  = "otelcol_exporter_session_session_duration"
 	MetricStorageFailures  = "otelcol_exporter_session_storage_failures"
 	MetricSessionsRestored = "otelcol_exporter_session_sessions_restored"
+	MetricBytesBuffered    = "otelcol_exporter_session_bytes_buffered"
+	MetricValuesTruncated  = "otelcol_exporter_session_values_truncated"
+	MetricEventsDropped    = "otelcol_exporter_session_events_dropped"
 )
 
 // TelemetryBuilder holds the exporter's instruments. The buffered gauges
@@ -40,6 +43,8 @@ type TelemetryBuilder struct {
 	SessionDuration  metric.Float64Histogram
 	StorageFailures  metric.Int64Counter
 	SessionsRestored metric.Int64Counter
+	ValuesTruncated  metric.Int64Counter
+	EventsDropped    metric.Int64Counter
 
 	registration metric.Registration
 }
@@ -53,13 +58,14 @@ func (tb *TelemetryBuilder) Shutdown() {
 }
 
 // NewTelemetryBuilder creates the instruments on the component's
-// MeterProvider; buffered reports the traces and spans held, for the gauges.
-func NewTelemetryBuilder(set component.TelemetrySettings, buffered func() (sessions, spans int)) (*TelemetryBuilder, error) {
+// MeterProvider; buffered reports the traces and spans held and their
+// accounted bytes, for the gauges.
+func NewTelemetryBuilder(set component.TelemetrySettings, buffered func() (sessions, spans int, bytes int64)) (*TelemetryBuilder, error) {
 	m := set.MeterProvider.Meter(ScopeName)
 	tb := &TelemetryBuilder{}
 	var errs, err error
 	tb.SessionsEmitted, err = m.Int64Counter(MetricSessionsEmitted,
-		metric.WithDescription("Session records emitted, by end state, completeness and flush reason (revisions included)."),
+		metric.WithDescription("Session records emitted, by end state class (Success, Fail, Indeterminate, other), completeness and flush reason (revisions included)."),
 		metric.WithUnit("{sessions}"))
 	errs = errors.Join(errs, err)
 	tb.Revisions, err = m.Int64Counter(MetricRevisions,
@@ -87,11 +93,11 @@ func NewTelemetryBuilder(set component.TelemetrySettings, buffered func() (sessi
 		metric.WithUnit("{records}"))
 	errs = errors.Join(errs, err)
 	tb.SinkFailures, err = m.Int64Counter(MetricSinkFailures,
-		metric.WithDescription("Records in failed sink writes, by kind: retryable (will be retried), permanent (dropped), enqueue (could not be queued)."),
+		metric.WithDescription("Records in failed sink writes, by kind: retryable (will be retried), permanent (dropped with their batch), rejected (refused one by one by the sink, the rest of the batch written; dropped), enqueue (could not be queued)."),
 		metric.WithUnit("{records}"))
 	errs = errors.Join(errs, err)
 	tb.SessionDuration, err = m.Float64Histogram(MetricSessionDuration,
-		metric.WithDescription("Duration of emitted sessions (first revision only), by end state."),
+		metric.WithDescription("Duration of emitted sessions (first revision only), by end state class."),
 		metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600))
 	errs = errors.Join(errs, err)
@@ -102,6 +108,18 @@ func NewTelemetryBuilder(set component.TelemetrySettings, buffered func() (sessi
 	tb.SessionsRestored, err = m.Int64Counter(MetricSessionsRestored,
 		metric.WithDescription("Sessions reloaded from the storage extension at start, by whether their record had already been queued before the restart."),
 		metric.WithUnit("{sessions}"))
+	errs = errors.Join(errs, err)
+	tb.ValuesTruncated, err = m.Int64Counter(MetricValuesTruncated,
+		metric.WithDescription("Strings (attribute values and keys, event fields, tags) cut to max_attribute_bytes when their span was read."),
+		metric.WithUnit("{values}"))
+	errs = errors.Join(errs, err)
+	tb.EventsDropped, err = m.Int64Counter(MetricEventsDropped,
+		metric.WithDescription("Session events dropped from spans that carried more than max_events_per_span."),
+		metric.WithUnit("{events}"))
+	errs = errors.Join(errs, err)
+	bytesBuffered, err := m.Int64ObservableGauge(MetricBytesBuffered,
+		metric.WithDescription("Bytes held by the assembler as it accounts them, the figure max_bytes bounds."),
+		metric.WithUnit("By"))
 	errs = errors.Join(errs, err)
 	spansBuffered, err := m.Int64ObservableGauge(MetricSpansBuffered,
 		metric.WithDescription("Span summaries held by the assembler (pending and retained sessions)."),
@@ -115,11 +133,12 @@ func NewTelemetryBuilder(set component.TelemetrySettings, buffered func() (sessi
 		return nil, fmt.Errorf("create session exporter telemetry: %w", errs)
 	}
 	tb.registration, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		sessions, spans := buffered()
+		sessions, spans, bytes := buffered()
 		o.ObserveInt64(spansBuffered, int64(spans))
 		o.ObserveInt64(sessionsBuffered, int64(sessions))
+		o.ObserveInt64(bytesBuffered, bytes)
 		return nil
-	}, spansBuffered, sessionsBuffered)
+	}, spansBuffered, sessionsBuffered, bytesBuffered)
 	if err != nil {
 		return nil, fmt.Errorf("register session exporter gauges: %w", err)
 	}

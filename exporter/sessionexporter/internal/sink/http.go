@@ -38,26 +38,39 @@ func (c *HTTPConfig) Validate() error {
 
 // HTTP POSTs each batch of records as a JSON array to an endpoint.
 //
-// 2xx is success; 408, 429 and 5xx are retried (honouring Retry-After);
-// any other status is a permanent rejection. Transport errors and timeouts
-// are retried.
+// 2xx is success; 408, 429 and 5xx are retried (honouring Retry-After, up
+// to the retry policy's max_interval); any other 4xx is a permanent
+// rejection. Transport errors and timeouts are retried.
+//
+// Redirects are refused, never followed: a 3xx is a retryable error that
+// names the status and the target. Following one would send the records and
+// the credentials — confighttp's headers and auth extensions act on every
+// request the client makes, a redirected one included, so stripping them in
+// the client is not possible — to wherever the server points; and a 301,
+// 302 or 303 would turn the POST into a GET without its body. The endpoint
+// must be the final URL.
 type HTTP struct {
-	cfg    HTTPConfig
-	set    component.TelemetrySettings
-	client *http.Client
+	cfg      HTTPConfig
+	set      component.TelemetrySettings
+	maxDelay time.Duration
+	client   *http.Client
 }
 
-// NewHTTP returns an HTTP sink; its client is built by Start.
-func NewHTTP(cfg HTTPConfig, set component.TelemetrySettings) *HTTP {
-	return &HTTP{cfg: cfg, set: set}
+// NewHTTP returns an HTTP sink; its client is built by Start. maxDelay caps
+// the delay a server's Retry-After asks for (the retry policy's
+// max_interval); 0 leaves only the overflow cap.
+func NewHTTP(cfg HTTPConfig, set component.TelemetrySettings, maxDelay time.Duration) *HTTP {
+	return &HTTP{cfg: cfg, set: set, maxDelay: maxDelay}
 }
 
-// Start builds the HTTP client from the confighttp settings.
+// Start builds the HTTP client from the confighttp settings; it does not
+// follow redirects.
 func (s *HTTP) Start(ctx context.Context, host component.Host) error {
 	client, err := s.cfg.ToClient(ctx, host.GetExtensions(), s.set)
 	if err != nil {
 		return fmt.Errorf("http sink: build client: %w", err)
 	}
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	s.client = client
 	return nil
 }
@@ -96,9 +109,16 @@ func (s *HTTP) Write(ctx context.Context, recs []record.Encoded) error {
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
 		return nil
+	case code >= 300 && code < 400:
+		return fmt.Errorf("http sink: server redirected the records (%s to %q); redirects are not followed, "+
+			"they would carry the credentials elsewhere: set http.endpoint to the final URL",
+			resp.Status, cut(resp.Header.Get("Location"), 256))
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
 		err := fmt.Errorf("http sink: server responded %s", resp.Status)
 		if d, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
+			if s.maxDelay > 0 {
+				d = min(d, s.maxDelay)
+			}
 			return exporterhelper.NewThrottleRetry(err, d)
 		}
 		return err
@@ -124,6 +144,14 @@ func retryAfter(v string) (time.Duration, bool) {
 		return maxRetryAfter, true
 	}
 	return time.Duration(secs) * time.Second, true
+}
+
+// cut returns at most n bytes of a server-supplied value for a message.
+func cut(v string, n int) string {
+	if len(v) <= n {
+		return v
+	}
+	return v[:n] + "…"
 }
 
 // Shutdown closes idle connections.

@@ -29,7 +29,7 @@ func newHTTPSink(t *testing.T, url string, mutate func(*HTTPConfig)) *HTTP {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	s := NewHTTP(cfg, componenttest.NewNopTelemetrySettings())
+	s := NewHTTP(cfg, componenttest.NewNopTelemetrySettings(), 30*time.Second)
 	require.NoError(t, s.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { assert.NoError(t, s.Shutdown(context.Background())) })
 	return s
@@ -52,6 +52,7 @@ func TestHTTPStatuses(t *testing.T) {
 		{name: "429 with Retry-After", status: 429, retryAfter: "2", wantErr: true, throttled: true},
 		{name: "500 retryable", status: 500, wantErr: true},
 		{name: "503 bad Retry-After", status: 503, retryAfter: "soon", wantErr: true},
+		{name: "307 retryable, not followed", status: 307, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,10 +117,54 @@ func TestHTTPTimeoutIsRetryable(t *testing.T) {
 }
 
 func TestHTTPNotStarted(t *testing.T) {
-	s := NewHTTP(HTTPConfig{}, componenttest.NewNopTelemetrySettings())
+	s := NewHTTP(HTTPConfig{}, componenttest.NewNopTelemetrySettings(), 0)
 	err := s.Write(context.Background(), nil)
 	assert.True(t, consumererror.IsPermanent(err))
 	assert.NoError(t, s.Shutdown(context.Background()))
+}
+
+// A redirect is never followed: the records and the credentials (headers
+// and auth act on every request the client makes) would go to whatever host
+// the server names. It is a retryable error naming the target.
+func TestHTTPSinkDoesNotFollowRedirects(t *testing.T) {
+	for _, status := range []int{301, 302, 303, 307, 308} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			var elsewhere []string
+			other := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+				elsewhere = append(elsewhere, r.Method+" "+r.Header.Get("Authorization"))
+			}))
+			defer other.Close()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, other.URL+"/collect", status)
+			}))
+			defer srv.Close()
+			s := newHTTPSink(t, srv.URL, func(c *HTTPConfig) {
+				c.Headers = configopaque.MapList{{Name: "Authorization", Value: "Bearer t0ken"}}
+			})
+			err := s.Write(context.Background(), []record.Encoded{{SessionID: "a", JSON: []byte(`{}`)}})
+			require.Error(t, err)
+			assert.False(t, consumererror.IsPermanent(err), "retryable: the records wait until the endpoint is fixed")
+			assert.ErrorContains(t, err, "redirects are not followed")
+			assert.ErrorContains(t, err, other.URL+"/collect")
+			assert.Empty(t, elsewhere, "the other host received nothing, no token")
+		})
+	}
+}
+
+// A Retry-After beyond the retry policy's max_interval waits max_interval,
+// not the ~292 years a server may ask for.
+func TestHTTPRetryAfterCappedAtMaxInterval(t *testing.T) {
+	for header, want := range map[string]string{"3": "Throttle (3s)", "1000000": "Throttle (30s)", "99999999999999": "Throttle (30s)"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Retry-After", header)
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}))
+		s := newHTTPSink(t, srv.URL, nil) // max_interval 30s
+		err := s.Write(context.Background(), []record.Encoded{{SessionID: "a", JSON: []byte(`{}`)}})
+		srv.Close()
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), want, "Retry-After: %s", header)
+	}
 }
 
 func TestRetryAfter(t *testing.T) {

@@ -7,6 +7,7 @@ package testgen
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -266,4 +267,53 @@ func Reverse(parts []ptrace.Traces) []ptrace.Traces {
 		out[len(parts)-1-i] = p
 	}
 	return out
+}
+
+// Hostile builds session i as a careless or hostile client may send it, 5
+// spans: every string the exporter keeps is value (session ID, name, end
+// state, end reason, tags, agent ID and name, event fields, a resource
+// attribute), the root carries events session events, and two LLM spans
+// each report math.MaxInt64 input and output tokens.
+//
+//	session <value> (end state <value>; events × events)
+//	└─ invoke_agent <value>
+//	   ├─ chat m (MaxInt64 / MaxInt64)
+//	   ├─ chat m (MaxInt64 / MaxInt64)
+//	   └─ execute_tool t (an error event with message <value>)
+func Hostile(i int, value string, events int) ptrace.Traces {
+	td, spans := newTraces("hostile")
+	td.ResourceSpans().At(0).Resource().Attributes().PutStr("hostile.resource", value)
+	root := newSpan(spans, i, 0, -1, "session "+value, 0, 10*time.Second)
+	a := root.Attributes()
+	a.PutStr(string(semconv.SessionIDKey), value)
+	a.PutStr(string(semconv.SpanKindKey), semconv.SpanKindSession)
+	a.PutStr(string(semconv.SessionNameKey), value)
+	a.PutStr(string(semconv.SessionEndStateKey), value)
+	a.PutStr(string(semconv.SessionEndReasonKey), value)
+	a.PutEmptySlice(string(semconv.SessionTagsKey)).AppendEmpty().SetStr(value)
+	for e := 0; e < events; e++ {
+		ev := root.Events().AppendEmpty()
+		ev.SetName("hostile")
+		ev.SetTimestamp(ts(time.Duration(e) * time.Millisecond))
+		ev.Attributes().PutStr(string(semconv.EventKindKey), semconv.EventKindEvent)
+		ev.Attributes().PutStr(string(semconv.EventTypeKey), value)
+		ev.Attributes().PutStr(string(semconv.EventReturnsKey), value)
+		ev.Attributes().PutStr(semconv.EventParamPrefix+value, value)
+	}
+	ag := agent(spans, i, 1, 0, value, 0, time.Second, 9*time.Second)
+	ag.Attributes().PutStr(string(semconv.AgentIDKey), value)
+	for j := 2; j <= 3; j++ {
+		s := llm(spans, i, j, 1, "m", time.Duration(j)*time.Second, time.Duration(j+1)*time.Second, math.MaxInt64, math.MaxInt64)
+		s.Attributes().PutStr(string(semconv.SessionIDKey), value)
+	}
+	t := tool(spans, i, 4, 1, "t", 5*time.Second, 6*time.Second)
+	ev := t.Events().AppendEmpty()
+	ev.SetName(semconv.ExceptionEventName)
+	ev.SetTimestamp(ts(5500 * time.Millisecond))
+	ev.Attributes().PutStr(string(semconv.EventKindKey), semconv.EventKindError)
+	ev.Attributes().PutStr(string(semconv.ExceptionMessageKey), value)
+	for j := 1; j < spans.Len(); j++ {
+		spans.At(j).Attributes().PutStr(string(semconv.SessionIDKey), value)
+	}
+	return td
 }
