@@ -148,7 +148,9 @@ func (c *Config) sinks() []sinkSection {
 		out = append(out, sinkSection{"file", func(component.TelemetrySettings) sink.Sink { return sink.NewFile(*f) }})
 	}
 	if h := c.HTTP.Get(); h != nil {
-		out = append(out, sinkSection{"http", func(set component.TelemetrySettings) sink.Sink { return sink.NewHTTP(*h, set, c.BackOffConfig.MaxInterval) }})
+		out = append(out, sinkSection{"http", func(set component.TelemetrySettings) sink.Sink {
+			return sink.NewHTTP(*h, set, c.BackOffConfig.MaxInterval)
+		}})
 	}
 	if p := c.Postgres.Get(); p != nil {
 		out = append(out, sinkSection{"postgres", func(set component.TelemetrySettings) sink.Sink { return postgres.New(*p, set.Logger) }})

@@ -444,6 +444,7 @@ func addCount(a, b int64) int64 {
 	}
 	return a + b
 }
+
 // stringSlice reads a string-slice attribute (a single string is one element).
 func stringSlice(v pcommon.Value) []string {
 	switch v.Type() {
