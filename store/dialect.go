@@ -107,6 +107,10 @@ func openPostgres(ctx context.Context, dsn string, cfg config) (*pgBackend, erro
 	if pcfg.ConnConfig.Password != "" {
 		secrets = append(secrets, pcfg.ConnConfig.Password)
 	}
+	if cfg.readOnly {
+		// The server refuses writes too, whatever a caller sends.
+		pcfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	}
 	pcfg.MaxConns = int32(cfg.maxConns)
 	pcfg.MinConns = 0
 	pcfg.ConnConfig.ConnectTimeout = cfg.timeout
@@ -306,7 +310,7 @@ func (b *sqliteBackend) reader() *sql.DB { return b.read }
 
 func (b *sqliteBackend) runTx(ctx context.Context, stmts []stmt) error {
 	if b.writer == nil {
-		return errors.New("store: opened read-only")
+		return ErrReadOnly
 	}
 	tx, err := b.writer.BeginTx(ctx, nil)
 	if err != nil {
@@ -345,7 +349,7 @@ func execStmts(ctx context.Context, tx *sql.Tx, stmts []stmt) error {
 
 func (b *sqliteBackend) beginMigration(ctx context.Context) (migrationTx, error) {
 	if b.writer == nil {
-		return nil, errors.New("store: opened read-only")
+		return nil, ErrReadOnly
 	}
 	// BEGIN IMMEDIATE (the writer's _txlock) is the migration lock.
 	tx, err := b.writer.BeginTx(ctx, nil)

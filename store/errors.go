@@ -21,6 +21,8 @@ var (
 	// ErrSchema is returned by Open with ReadOnly when the database has no
 	// crewtrace schema, or one older than this package reads.
 	ErrSchema = errors.New("store: schema missing or too old")
+	// ErrReadOnly is returned by Write on a store opened with ReadOnly.
+	ErrReadOnly = errors.New("store: opened read-only")
 	// ErrInvalidQuery is returned for a query whose parameters are out of range.
 	ErrInvalidQuery = errors.New("store: invalid query")
 )

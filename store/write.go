@@ -31,6 +31,9 @@ import (
 // other record of the batch is written. Any other error is retryable
 // (database down, busy, timeout): write the same batch again later.
 func (s *Store) Write(ctx context.Context, recs []record.Encoded) error {
+	if s.cfg.readOnly {
+		return ErrReadOnly
+	}
 	if len(recs) == 0 {
 		return nil
 	}
