@@ -19,7 +19,11 @@ import (
 // srv is the package's PostgreSQL server; every test gets its own database.
 var srv *pgtest.Server
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &srv)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m, &srv)
+	cleanupBench()
+	os.Exit(code)
+}
 
 // base is the start of the known time line used by test records.
 var base = time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)

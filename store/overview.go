@@ -49,6 +49,8 @@ type Bucket struct {
 // Counts counts sessions by end state and totals their tokens and events.
 type Counts struct {
 	Sessions, Success, Fail, Indeterminate int64
+	// Complete counts sessions whose every trace's root span was received.
+	Complete int64
 	// Other counts end states outside Success, Fail and Indeterminate.
 	Other int64
 	// Errors counts sessions with at least one error.
@@ -132,7 +134,7 @@ func (s *Store) Overview(ctx context.Context, q OverviewQuery) (*Overview, error
 		CAST(sum(CASE WHEN end_state = 'Success' THEN 1 ELSE 0 END) AS bigint),
 		CAST(sum(CASE WHEN end_state = 'Fail' THEN 1 ELSE 0 END) AS bigint),
 		CAST(sum(CASE WHEN end_state = 'Indeterminate' THEN 1 ELSE 0 END) AS bigint),
-		CAST(sum(CASE WHEN error_count > 0 THEN 1 ELSE 0 END) AS bigint),
+		CAST(sum(CASE WHEN error_count > 0 THEN 1 ELSE 0 END) AS bigint), CAST(sum(complete) AS bigint),
 		CAST(sum(total_tokens) AS bigint), CAST(sum(events_recorded) AS bigint),
 		CAST(sum(events_refused) AS bigint)
 		FROM crewtrace_sessions WHERE start_us >= $1 AND start_us < $2
@@ -143,7 +145,7 @@ func (s *Store) Overview(ctx context.Context, q OverviewQuery) (*Overview, error
 	for rows.Next() {
 		var i int64
 		var c Counts
-		if err := rows.Scan(&i, &c.Sessions, &c.Success, &c.Fail, &c.Indeterminate, &c.Errors, &c.Tokens,
+		if err := rows.Scan(&i, &c.Sessions, &c.Success, &c.Fail, &c.Indeterminate, &c.Errors, &c.Complete, &c.Tokens,
 			&c.EventsRecorded, &c.EventsRefused); err != nil {
 			rows.Close()
 			return fail("buckets", err)
@@ -159,6 +161,7 @@ func (s *Store) Overview(ctx context.Context, q OverviewQuery) (*Overview, error
 		t.Indeterminate += c.Indeterminate
 		t.Other += c.Other
 		t.Errors += c.Errors
+		t.Complete += c.Complete
 		t.Tokens += c.Tokens
 		t.EventsRecorded += c.EventsRecorded
 		t.EventsRefused += c.EventsRefused
@@ -174,10 +177,10 @@ func (s *Store) Overview(ctx context.Context, q OverviewQuery) (*Overview, error
 	// over the buckets gives the sessions running at each start.
 	rows, err = db.QueryContext(ctx, `SELECT b, CAST(sum(d) AS bigint) FROM (
 		SELECT CASE WHEN start_us <= $1 THEN 0 ELSE (start_us - $1 + $3 - 1) / $3 END AS b, 1 AS d
-			FROM crewtrace_sessions WHERE start_us < $2 AND end_us > $1
+			FROM crewtrace_sessions WHERE end_us > $1 AND start_us < $2
 		UNION ALL
 		SELECT (end_us - $1 + $3 - 1) / $3 AS b, -1 AS d
-			FROM crewtrace_sessions WHERE start_us < $2 AND end_us > $1
+			FROM crewtrace_sessions WHERE end_us > $1 AND start_us < $2
 	) e GROUP BY b`, from, to, step)
 	if err != nil {
 		return fail("concurrency", err)
@@ -203,36 +206,40 @@ func (s *Store) Overview(ctx context.Context, q OverviewQuery) (*Overview, error
 		o.Buckets[i].Concurrent = running
 	}
 
-	// Duration percentiles, nearest rank: the value at rank ceil(p·n/100).
-	rows, err = db.QueryContext(ctx, `SELECT rn, n, duration_ms FROM (
-		SELECT duration_ms, row_number() OVER (ORDER BY duration_ms) AS rn, count(*) OVER () AS n
-		FROM crewtrace_sessions WHERE start_us >= $1 AND start_us < $2 AND complete = 1) d
-		WHERE rn = (n * 50 + 99) / 100 OR rn = (n * 95 + 99) / 100 OR rn = (n * 99 + 99) / 100`, from, to)
-	if err != nil {
-		return fail("durations", err)
-	}
-	for rows.Next() {
-		var rn, cnt int64
-		var d float64
-		if err := rows.Scan(&rn, &cnt, &d); err != nil {
-			rows.Close()
+	// Duration percentiles, nearest rank: the value at rank ceil(p·n/100)
+	// among the n complete sessions the bucket query counted.
+	if n := o.Totals.Complete; n > 0 {
+		o.Durations.Count = n
+		rank := func(p int64) int64 { return (n*p + 99) / 100 }
+		rows, err = db.QueryContext(ctx, `SELECT rn, duration_ms FROM (
+			SELECT duration_ms, row_number() OVER (ORDER BY duration_ms) AS rn
+			FROM crewtrace_sessions WHERE start_us >= $1 AND start_us < $2 AND complete = 1) d
+			WHERE rn IN ($3, $4, $5)`, from, to, rank(50), rank(95), rank(99))
+		if err != nil {
 			return fail("durations", err)
 		}
-		p := &o.Durations
-		p.Count = cnt
-		if rn == (cnt*50+99)/100 {
-			p.P50 = d
+		for rows.Next() {
+			var rn int64
+			var d float64
+			if err := rows.Scan(&rn, &d); err != nil {
+				rows.Close()
+				return fail("durations", err)
+			}
+			p := &o.Durations
+			if rn == rank(50) {
+				p.P50 = d
+			}
+			if rn == rank(95) {
+				p.P95 = d
+			}
+			if rn == rank(99) {
+				p.P99 = d
+			}
 		}
-		if rn == (cnt*95+99)/100 {
-			p.P95 = d
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fail("durations", err)
 		}
-		if rn == (cnt*99+99)/100 {
-			p.P99 = d
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fail("durations", err)
 	}
 
 	// Most frequent failure reasons.

@@ -85,6 +85,9 @@ func TestOverviewMatchesAComputationInGo(t *testing.T) {
 				if r.Counts.Errors > 0 {
 					c.Errors++
 				}
+				if r.Complete {
+					c.Complete++
+				}
 				c.Tokens += r.Tokens.Total
 				c.EventsRecorded += int64(len(r.Events))
 				if i%5 == 0 {

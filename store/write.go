@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/crewtrace/crewtrace/record"
@@ -249,12 +250,14 @@ ON CONFLICT (session_key, trace_id, fragment) DO UPDATE SET
 	record = excluded.record, stored_us = excluded.stored_us, seq = excluded.seq
 WHERE crewtrace_traces.revision < excluded.revision`
 
-	// upsertAgent stores one agent of a record at the record's revision,
-	// unless a higher revision's agent holds that place.
-	upsertAgent = `INSERT INTO crewtrace_trace_agents (
+	// upsertAgentsHead and upsertAgentsTail enclose the VALUES rows of
+	// one record's agents (see upsertAgents): each is stored at the
+	// record's revision unless a higher revision's agent holds its place.
+	upsertAgentsHead = `INSERT INTO crewtrace_trace_agents (
 	session_key, trace_id, fragment, ordinal, revision, agent_id, name, name_key, span_count,
 	llm_calls, tool_calls, errors, input_tokens, output_tokens, total_tokens)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+VALUES `
+	upsertAgentsTail = `
 ON CONFLICT (session_key, trace_id, fragment, ordinal) DO UPDATE SET
 	revision = excluded.revision, agent_id = excluded.agent_id, name = excluded.name,
 	name_key = excluded.name_key, span_count = excluded.span_count, llm_calls = excluded.llm_calls,
@@ -337,11 +340,14 @@ func planWrite(rows []traceRow) []stmt {
 			r.llm, r.tool, r.events, r.actions, r.errs, r.eventsRecorded, r.eventsRefused, r.in,
 			r.out, r.total, r.traceURL, r.search, r.json, r.storedUs,
 		}})
-		for k, a := range r.agents {
-			stmts = append(stmts, stmt{sql: upsertAgent, args: []any{
-				r.sessionKey, r.traceID, r.fragment, int64(k), r.revision, a.id, a.name, a.nameKey,
-				a.spans, a.llm, a.tool, a.errors, a.in, a.out, a.total,
-			}})
+		for lo := 0; lo < len(r.agents); lo += maxAgentsPerStatement {
+			chunk := r.agents[lo:min(lo+maxAgentsPerStatement, len(r.agents))]
+			args := make([]any, 0, len(chunk)*agentColumns)
+			for k, a := range chunk {
+				args = append(args, r.sessionKey, r.traceID, r.fragment, int64(lo+k), r.revision, a.id, a.name,
+					a.nameKey, a.spans, a.llm, a.tool, a.errors, a.in, a.out, a.total)
+			}
+			stmts = append(stmts, stmt{sql: upsertAgents(len(chunk)), args: args})
 		}
 		stmts = append(stmts,
 			stmt{sql: deleteStaleAgents, args: []any{r.sessionKey, r.traceID, r.fragment}},
@@ -353,4 +359,49 @@ func planWrite(rows []traceRow) []stmt {
 		stmts = append(stmts, stmt{sql: upsertSession, args: []any{k}})
 	}
 	return stmts
+}
+
+// agentColumns is the number of values per agent row in upsertAgents.
+const agentColumns = 15
+
+// maxAgentsPerStatement keeps upsertAgents under the parameter limits
+// (PostgreSQL 65535, SQLite 32766). A variable so that a test can split a
+// small crew.
+var maxAgentsPerStatement = 2000
+
+var (
+	agentSQLMu sync.Mutex
+	agentSQL   = map[int]string{}
+)
+
+// upsertAgents returns the statement storing n agents of one record in
+// one multi-row INSERT (one statement per record, not per agent), cached
+// per n.
+func upsertAgents(n int) string {
+	agentSQLMu.Lock()
+	defer agentSQLMu.Unlock()
+	if q, ok := agentSQL[n]; ok {
+		return q
+	}
+	var b strings.Builder
+	b.WriteString(upsertAgentsHead)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range agentColumns {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "$%d", i*agentColumns+c+1)
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(upsertAgentsTail)
+	q := b.String()
+	if n <= 64 { // the usual sizes; a rare large crew is built each time
+		agentSQL[n] = q
+	}
+	return q
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -301,5 +302,22 @@ func TestDatabaseDownThenUpIsRetryableAndLosesNothing(t *testing.T) {
 		n, err := e.s.CountSessions(ctx, Filter{})
 		require.NoError(t, err)
 		assert.EqualValues(t, 3, n)
+	})
+}
+
+func TestACrewOfManyAgentsIsStoredWhole(t *testing.T) {
+	defer func(n int) { maxAgentsPerStatement = n }(maxAgentsPerStatement)
+	maxAgentsPerStatement = 4
+	forEachDialect(t, func(t *testing.T, e *env) {
+		r := rec("big", traceID(1), 0, func(r *record.Record) {
+			r.Agents = nil
+			for i := range maxAgentsPerStatement + 5 {
+				r.Agents = append(r.Agents, record.Agent{ID: fmt.Sprintf("a-%d", i), Name: "worker", LLMCalls: 1})
+			}
+		})
+		e.write(t, r)
+		got := e.session(t, "big")
+		assert.Len(t, got.Agents, maxAgentsPerStatement+5)
+		assert.Equal(t, fmt.Sprintf("a-%d", maxAgentsPerStatement+4), got.Agents[len(got.Agents)-1].ID)
 	})
 }

@@ -122,8 +122,14 @@ CREATE INDEX crewtrace_sessions_start_idx    ON crewtrace_sessions (start_us, se
 CREATE INDEX crewtrace_sessions_duration_idx ON crewtrace_sessions (duration_ms, session_key);
 CREATE INDEX crewtrace_sessions_tokens_idx   ON crewtrace_sessions (total_tokens, session_key);
 CREATE INDEX crewtrace_sessions_errors_idx   ON crewtrace_sessions (error_count, session_key);
--- Filter by end state, newest first; failure reasons over a time range.
-CREATE INDEX crewtrace_sessions_state_idx    ON crewtrace_sessions (end_state, start_us, session_key);
+-- Filter by end state, newest first; failure reasons over a time range
+-- (reason_key makes it covering for them).
+CREATE INDEX crewtrace_sessions_state_idx    ON crewtrace_sessions (end_state, start_us, session_key, reason_key);
+-- The overview reads only indexes: per-bucket counts and duration
+-- percentiles from this one, concurrency from the next.
+CREATE INDEX crewtrace_sessions_overview_idx ON crewtrace_sessions (start_us, end_state, complete, duration_ms,
+    error_count, total_tokens, events_recorded, events_refused);
+CREATE INDEX crewtrace_sessions_end_idx      ON crewtrace_sessions (end_us, start_us);
 -- Per-name reports (success rate per day ...).
 CREATE INDEX crewtrace_sessions_name_idx     ON crewtrace_sessions (name_key, start_us);
 -- The tail: sessions changed after a cursor.
