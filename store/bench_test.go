@@ -22,7 +22,7 @@ import (
 // dialect and process, outside the timer:
 //
 //	make bench-store
-//	cd store && go test -run '^$' -bench BenchmarkRead -benchtime 200x -count 3
+//	cd store && go test -run '^$' -bench BenchmarkRead -benchtime 100x -count 3
 //
 // Each op records its latency; the benchmark reports p50, p95 and p99 in
 // milliseconds beside Go's mean (ns/op).
@@ -259,6 +259,10 @@ func BenchmarkRead(b *testing.B) {
 			})
 			b.Run("list_filtered_text", func(b *testing.B) {
 				latencies(b, list(ListQuery{Filter: Filter{Text: "triage"}}))
+			})
+			// A rare term: the page fills only after scanning most sessions.
+			b.Run("list_filtered_text_rare", func(b *testing.B) {
+				latencies(b, list(ListQuery{Filter: Filter{Text: "(code 38)"}}))
 			})
 			b.Run("list_filtered_errors_by_tokens", func(b *testing.B) {
 				latencies(b, list(ListQuery{Sort: SortTokens, Filter: Filter{HasErrors: true}}))

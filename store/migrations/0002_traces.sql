@@ -119,14 +119,15 @@ CREATE TABLE crewtrace_sessions (
 );
 -- The list's sort orders (each with session_key, the keyset tie-break).
 CREATE INDEX crewtrace_sessions_start_idx    ON crewtrace_sessions (start_us, session_key);
-CREATE INDEX crewtrace_sessions_duration_idx ON crewtrace_sessions (duration_ms, session_key);
+-- (start_us, complete make it covering for the overview's duration percentiles)
+CREATE INDEX crewtrace_sessions_duration_idx ON crewtrace_sessions (duration_ms, session_key, start_us, complete);
 CREATE INDEX crewtrace_sessions_tokens_idx   ON crewtrace_sessions (total_tokens, session_key);
 CREATE INDEX crewtrace_sessions_errors_idx   ON crewtrace_sessions (error_count, session_key);
 -- Filter by end state, newest first; failure reasons over a time range
 -- (reason_key makes it covering for them).
 CREATE INDEX crewtrace_sessions_state_idx    ON crewtrace_sessions (end_state, start_us, session_key, reason_key);
--- The overview reads only indexes: per-bucket counts and duration
--- percentiles from this one, concurrency from the next.
+-- The overview reads only indexes: per-bucket counts from this one,
+-- concurrency from the next, percentiles from the duration index.
 CREATE INDEX crewtrace_sessions_overview_idx ON crewtrace_sessions (start_us, end_state, complete, duration_ms,
     error_count, total_tokens, events_recorded, events_refused);
 CREATE INDEX crewtrace_sessions_end_idx      ON crewtrace_sessions (end_us, start_us);
