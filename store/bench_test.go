@@ -208,7 +208,6 @@ func (g *generator) session(i int) []*record.Record {
 				AgentName: "researcher", Returns: "3 hits", Params: map[string]any{"q": "crew"}})
 			rec.Counts.Actions++
 		}
-		rec.ErrorCount = rec.Counts.Errors
 		out[t] = rec
 		start = rec.EndTime.Add(time.Duration(r.IntN(60)) * time.Second)
 	}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -240,6 +241,13 @@ func (t pgMigrationTx) rollback(ctx context.Context) error { return t.tx.Rollbac
 type sqliteBackend struct {
 	writer *sql.DB // nil when read-only
 	read   *sql.DB
+
+	// stmts caches the write statements prepared on the writer connection:
+	// a batch runs the same few statements hundreds of times, and parsing
+	// them once per process rather than once per transaction is what
+	// SQLite's own applications do.
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
 }
 
 // sqliteDSN builds the driver's DSN for a location: a file path, or a
@@ -312,18 +320,65 @@ func (b *sqliteBackend) runTx(ctx context.Context, stmts []stmt) error {
 	if b.writer == nil {
 		return ErrReadOnly
 	}
+	// Prepare before BEGIN: the writer has one connection, which the
+	// transaction holds until it ends.
+	ps := make([]*sql.Stmt, len(stmts))
+	for i, st := range stmts {
+		if i > 0 && st.sql == stmts[i-1].sql {
+			ps[i] = ps[i-1]
+			continue
+		}
+		var err error
+		if ps[i], err = b.prepared(ctx, st.sql); err != nil {
+			return err
+		}
+	}
 	tx, err := b.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := execStmts(ctx, tx, stmts); err != nil {
-		_ = tx.Rollback()
-		return err
+	for i, st := range stmts {
+		if _, err := tx.StmtContext(ctx, ps[i]).ExecContext(ctx, st.args...); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
 	}
 	return tx.Commit()
 }
 
-// execStmts runs stmts on tx, preparing each distinct statement once.
+// maxPrepared bounds the statement cache (statements vary only with the
+// number of agents of a record).
+const maxPrepared = 256
+
+// prepared returns the writer's prepared statement for query. On the
+// writer's single connection, tx.StmtContext reuses it without preparing
+// again. It must not be called while a transaction holds that connection.
+func (b *sqliteBackend) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	b.stmtMu.Lock()
+	defer b.stmtMu.Unlock()
+	if p, ok := b.stmts[query]; ok {
+		return p, nil
+	}
+	p, err := b.writer.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if b.stmts == nil {
+		b.stmts = map[string]*sql.Stmt{}
+	}
+	if len(b.stmts) >= maxPrepared {
+		// Rare (crews of very many sizes): start over rather than track use.
+		for k, old := range b.stmts {
+			_ = old.Close()
+			delete(b.stmts, k)
+		}
+	}
+	b.stmts[query] = p
+	return p, nil
+}
+
+// execStmts runs stmts on tx, preparing each distinct statement once (the
+// migration transaction).
 func execStmts(ctx context.Context, tx *sql.Tx, stmts []stmt) error {
 	prepared := map[string]*sql.Stmt{}
 	defer func() {
@@ -400,6 +455,12 @@ func (b *sqliteBackend) ddl(sql string) string {
 func (b *sqliteBackend) close() error {
 	var errs []error
 	if b.writer != nil {
+		b.stmtMu.Lock()
+		for _, p := range b.stmts {
+			errs = append(errs, p.Close())
+		}
+		b.stmts = nil
+		b.stmtMu.Unlock()
 		errs = append(errs, b.writer.Close())
 	}
 	errs = append(errs, b.read.Close())
