@@ -66,6 +66,7 @@ func ShortID(id string) string {
 // maxNamed is how many records a Rejected message names.
 const maxNamed = 3
 
+// Error counts the rejected records and names the first three, IDs cut.
 func (r *Rejected) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "store: %d of %d records rejected", len(r.Records), r.Total)
