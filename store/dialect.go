@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -406,12 +407,24 @@ func (b *sqliteBackend) beginMigration(ctx context.Context) (migrationTx, error)
 	if b.writer == nil {
 		return nil, ErrReadOnly
 	}
-	// BEGIN IMMEDIATE (the writer's _txlock) is the migration lock.
-	tx, err := b.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("begin migration: %w", err)
+	// BEGIN IMMEDIATE (the writer's _txlock) is the migration lock. While
+	// another process turns a new file to WAL, SQLite answers busy without
+	// waiting for the busy timeout: try again until ctx ends.
+	for {
+		tx, err := b.writer.BeginTx(ctx, nil)
+		if err == nil {
+			return sqliteMigrationTx{tx}, nil
+		}
+		var e *sqlite.Error
+		if !errors.As(err, &e) || e.Code()&0xff != sqlite3.SQLITE_BUSY {
+			return nil, fmt.Errorf("begin migration: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("begin migration: %w", err)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	return sqliteMigrationTx{tx}, nil
 }
 
 // permanent: SQLite's constraint (a CHECK, NOT NULL or key violation),
