@@ -10,7 +10,7 @@ GO ?= go
 RACE ?= -race
 TESTFLAGS ?=
 
-.PHONY: test fmt-check vet unit check-work tidy modules demo e2e e2e-build fuzz-short load work-sum tree-check rules-test
+.PHONY: test fmt-check vet unit check-work tidy modules demo e2e e2e-build fuzz-short load work-sum tree-check rules-test bench-store
 
 ## test: everything CI checks — formatting, go.work, vet, and race tests in every module
 ## (the e2e module runs the collector, Jaeger and the example crew as processes),
@@ -147,3 +147,17 @@ LOAD_ARGS ?= -sessions 10000 -max-sessions 20000 -noise-workers 2 -noise-traces 
 ## load: 10,000 sessions open at once + 3,000 telemetrygen traces through the real collector (minutes).
 load: e2e-build
 	@cd e2e && CREWTRACE_BUILD_DIR=$(abspath $(BUILD)) $(GO) run ./cmd/crewtrace-load $(LOAD_ARGS)
+
+# Store benchmarks. The read benchmarks build a store of 100,000 generated
+# sessions per dialect (SQLite and PostgreSQL via pgtest) once per run, out of
+# the timer, and report p50/p95/p99 per page; the write benchmarks run beside
+# the postgres sink's own BenchmarkWrite in the same run. Not part of `test`.
+# BENCH_STORE_SESSIONS=10000 for a quicker look.
+BENCH_STORE_SESSIONS ?= 100000
+BENCH_STORE_COUNT ?= 3
+
+## bench-store: store read latencies on 100,000 sessions and write throughput, both dialects (minutes).
+bench-store:
+	@cd store && CREWTRACE_BENCH_SESSIONS=$(BENCH_STORE_SESSIONS) $(GO) test -run '^$$' -bench BenchmarkRead -benchtime 100x -count $(BENCH_STORE_COUNT) -timeout 60m .
+	@cd store && $(GO) test -run '^$$' -bench BenchmarkWrite -benchtime 3000x -count $(BENCH_STORE_COUNT) -benchmem .
+	@cd exporter/sessionexporter && $(GO) test -run '^$$' -bench 'BenchmarkWrite/batch_100' -benchtime 3000x -count $(BENCH_STORE_COUNT) -benchmem ./internal/sink/postgres/
