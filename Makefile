@@ -150,8 +150,9 @@ load: e2e-build
 
 # Store benchmarks. The read benchmarks build a store of 100,000 generated
 # sessions per dialect (SQLite and PostgreSQL via pgtest) once per run, out of
-# the timer, and report p50/p95/p99 per page; the write benchmarks run beside
-# the postgres sink's own BenchmarkWrite in the same run. Not part of `test`.
+# the timer, and report p50/p95/p99 per page, then the write benchmarks. The
+# exporter's throughput with the store sinks is in its benchmarks module
+# (BenchmarkSinks). Not part of `test`.
 # BENCH_STORE_SESSIONS=10000 for a quicker look.
 BENCH_STORE_SESSIONS ?= 100000
 BENCH_STORE_COUNT ?= 3
@@ -160,4 +161,3 @@ BENCH_STORE_COUNT ?= 3
 bench-store:
 	@cd store && CREWTRACE_BENCH_SESSIONS=$(BENCH_STORE_SESSIONS) $(GO) test -run '^$$' -bench BenchmarkRead -benchtime 100x -count $(BENCH_STORE_COUNT) -timeout 60m .
 	@cd store && $(GO) test -run '^$$' -bench BenchmarkWrite -benchtime 3000x -count $(BENCH_STORE_COUNT) -benchmem .
-	@cd exporter/sessionexporter && $(GO) test -run '^$$' -bench 'BenchmarkWrite/batch_100' -benchtime 3000x -count $(BENCH_STORE_COUNT) -benchmem ./internal/sink/postgres/

@@ -5,11 +5,12 @@
 FROM golang:1.26 AS build
 WORKDIR /src
 # Module files first, so the download layer is reused while only code changes.
-# The distribution's go.mod replaces the root module and the exporter module
-# with these directories; it is built on its own (GOWORK=off), from exactly
+# The distribution's go.mod replaces the root module, the exporter module and
+# the store module with these directories; it is built on its own (GOWORK=off), from exactly
 # the versions its go.mod/go.sum pin.
 COPY go.mod go.sum ./
 COPY exporter/sessionexporter/go.mod exporter/sessionexporter/go.sum exporter/sessionexporter/
+COPY store/go.mod store/go.sum store/
 COPY cmd/otelcol-crewtrace/go.mod cmd/otelcol-crewtrace/go.sum cmd/otelcol-crewtrace/
 RUN cd cmd/otelcol-crewtrace && GOWORK=off go mod download
 COPY . .

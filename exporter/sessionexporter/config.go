@@ -14,7 +14,7 @@ import (
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/assembler"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
-	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink/postgres"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink/storesink"
 )
 
 // Config is the session exporter's configuration.
@@ -60,29 +60,33 @@ type Config struct {
 
 	// The sinks, one section each: a section that is present configures its
 	// sink (its keys default as documented), an absent one or one with
-	// `enabled: false` leaves it off. Exactly one must be set.
+	// `enabled: false` leaves it off. At least one must be set; every record
+	// goes to each sink that is.
 
 	// File appends records to a JSONL file.
 	File configoptional.Optional[sink.FileConfig] `mapstructure:"file"`
 	// HTTP POSTs records to an endpoint.
 	HTTP configoptional.Optional[sink.HTTPConfig] `mapstructure:"http"`
-	// Postgres upserts records into PostgreSQL.
-	Postgres configoptional.Optional[postgres.Config] `mapstructure:"postgres"`
+	// Postgres writes records to the session store on PostgreSQL.
+	Postgres configoptional.Optional[storesink.PostgresConfig] `mapstructure:"postgres"`
+	// SQLite writes records to the session store embedded in a file.
+	SQLite configoptional.Optional[storesink.SQLiteConfig] `mapstructure:"sqlite"`
 
 	// TimeoutConfig bounds each sink write (`timeout`).
 	exporterhelper.TimeoutConfig `mapstructure:",squash"`
-	// QueueConfig queues emitted records in front of the sink (`sending_queue`).
+	// QueueConfig is the records queue in front of each sink (`sending_queue`):
+	// every sink gets a queue of its own with these settings.
 	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
-	// BackOffConfig retries failed sink writes (`retry_on_failure`).
+	// BackOffConfig retries failed writes, per sink (`retry_on_failure`).
 	BackOffConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
 
 	_ struct{}
 }
 
-// Validate checks the exporter's own keys and that exactly one sink section
-// is set. Each section (file, http, postgres, sending_queue,
-// retry_on_failure) validates itself when present, called by the
-// collector's config machinery (confmap.Validate).
+// Validate checks the exporter's own keys and that at least one sink
+// section is set. Each section (file, http, postgres, sqlite,
+// sending_queue, retry_on_failure) validates itself when present, called by
+// the collector's config machinery (confmap.Validate).
 func (c *Config) Validate() error {
 	var errs error
 	if c.GracePeriod <= 0 {
@@ -113,13 +117,9 @@ func (c *Config) Validate() error {
 			errs = errors.Join(errs, fmt.Errorf("trace_url_base must be an absolute URL, got %q", c.TraceURLBase))
 		}
 	}
-	if sinks := c.sinks(); len(sinks) != 1 {
-		names := make([]string, len(sinks))
-		for i, sk := range sinks {
-			names[i] = sk.key
-		}
-		errs = errors.Join(errs, fmt.Errorf("exactly one sink section must be set (%s), got %d: %v",
-			strings.Join(sinkKeys, ", "), len(sinks), names))
+	if len(c.sinks()) == 0 {
+		errs = errors.Join(errs, fmt.Errorf("at least one sink section must be set (%s), got none",
+			strings.Join(sinkKeys, ", ")))
 	}
 	return errs
 }
@@ -131,7 +131,7 @@ func (c *Config) tickInterval() time.Duration {
 }
 
 // sinkKeys are the sink sections, in the order sinks lists them.
-var sinkKeys = []string{"file", "http", "postgres"}
+var sinkKeys = []string{"file", "http", "postgres", "sqlite"}
 
 // sinkSection is one configured sink: its key and how to build it.
 type sinkSection struct {
@@ -139,9 +139,7 @@ type sinkSection struct {
 	new func(component.TelemetrySettings) sink.Sink
 }
 
-// sinks returns the sink sections that are set. Validate allows exactly one
-// for now; it is a list so that writing to several sinks changes that check
-// and newSink, nothing else.
+// sinks returns the sink sections that are set, in sinkKeys order.
 func (c *Config) sinks() []sinkSection {
 	var out []sinkSection
 	if f := c.File.Get(); f != nil {
@@ -153,7 +151,10 @@ func (c *Config) sinks() []sinkSection {
 		}})
 	}
 	if p := c.Postgres.Get(); p != nil {
-		out = append(out, sinkSection{"postgres", func(set component.TelemetrySettings) sink.Sink { return postgres.New(*p, set.Logger) }})
+		out = append(out, sinkSection{"postgres", func(set component.TelemetrySettings) sink.Sink { return storesink.NewPostgres(*p, set.Logger) }})
+	}
+	if q := c.SQLite.Get(); q != nil {
+		out = append(out, sinkSection{"sqlite", func(set component.TelemetrySettings) sink.Sink { return storesink.NewSQLite(*q, set.Logger) }})
 	}
 	return out
 }

@@ -10,11 +10,9 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -23,26 +21,27 @@ import (
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/assembler"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/buffer"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
-	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
-	"github.com/crewtrace/crewtrace/record"
 )
 
 // sessionExporter is the pipeline. Each step is one call on the buffer,
 // whose batch emit turns into telemetry and queued records:
 //
 //	Start ─────────▶ buffer.Restore ─┐
-//	ConsumeTraces ─▶ buffer.Add ─────┤
-//	ticker ────────▶ buffer.Tick ────┼─▶ Batch ─▶ emit: telemetry; records ─▶ records exporter ─▶ sink
-//	Shutdown ──────▶ buffer.Drain ───┘              │         (exporterhelper queue, retry, timeout)
-//	                                                └─▶ buffer.Commit, once the records are queued
+//	ConsumeTraces ─▶ buffer.Add ─────┤                                   ┌▶ records exporter ─▶ sink (file)
+//	ticker ────────▶ buffer.Tick ────┼─▶ Batch ─▶ emit: telemetry; ─────┼▶ records exporter ─▶ sink (sqlite)
+//	Shutdown ──────▶ buffer.Drain ───┘            records, encoded once └▶ …   (exporterhelper queue, retry, timeout per sink)
+//	                                                │
+//	                                                └─▶ buffer.Commit, once every sink's queue has them
 //
 // The buffer (internal/buffer) owns the assembler and, with a storage
-// extension, the log that makes buffered sessions survive a crash. The
-// records exporter is an exporterhelper logs exporter used as a typed queue:
-// each emitted record travels as one log record whose body is the record's
-// JSON. This gives the sink exporterhelper's queue, batching, retry, timeout
-// and persistent storage (sending_queue.storage) without a hand-written
-// queue.
+// extension, the log that makes buffered sessions survive a crash. Each
+// configured sink has a records exporter of its own (sinks.go): an
+// exporterhelper logs exporter used as a typed queue, where each emitted
+// record travels as one log record whose body is the record's JSON. This
+// gives every sink exporterhelper's queue, batching, retry, timeout and
+// persistent storage (sending_queue.storage) without a hand-written queue,
+// and one sink that is down fills its own queue only. Sessions are assembled
+// and records encoded once, whatever the number of sinks.
 type sessionExporter struct {
 	cfg    *Config
 	id     component.ID
@@ -50,9 +49,8 @@ type sessionExporter struct {
 	tel    *metadata.TelemetryBuilder
 	now    func() time.Time
 
-	buf     *buffer.Buffer
-	sink    sink.Sink
-	records exporter.Logs
+	buf   *buffer.Buffer
+	sinks []*sinkQueue // one per configured sink, in Config.sinks order
 
 	stop chan struct{}
 	done chan struct{}
@@ -70,12 +68,12 @@ type sessionExporter struct {
 
 // newTracesExporter builds the exporter; now is its clock.
 func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config, now func() time.Time) (exporter.Traces, error) {
-	return newTracesExporterWithSink(ctx, set, cfg, now, nil)
+	return newTracesExporterWithSinks(ctx, set, cfg, now, nil)
 }
 
-// newTracesExporterWithSink builds the exporter writing to sk, or to the
-// configured sink when sk is nil (tests put a sink of theirs there).
-func newTracesExporterWithSink(ctx context.Context, set exporter.Settings, cfg *Config, now func() time.Time, sk sink.Sink) (exporter.Traces, error) {
+// newTracesExporterWithSinks builds the exporter writing to sinks, or to
+// the configured sinks when sinks is nil (tests put sinks of theirs there).
+func newTracesExporterWithSinks(ctx context.Context, set exporter.Settings, cfg *Config, now func() time.Time, sinks []namedSink) (exporter.Traces, error) {
 	e := &sessionExporter{
 		cfg:    cfg,
 		id:     set.ID,
@@ -102,31 +100,20 @@ func newTracesExporterWithSink(ctx context.Context, set exporter.Settings, cfg *
 	if err != nil {
 		return nil, err
 	}
-	e.sink = sk
-	if sk == nil {
-		e.sink, err = newSink(cfg, set.TelemetrySettings)
+	if sinks == nil {
+		sinks = configuredSinks(cfg, set.TelemetrySettings)
 	}
-	if err != nil {
+	if len(sinks) == 0 {
 		e.tel.Shutdown()
-		return nil, err
+		return nil, errors.New("session exporter: no sink section set")
 	}
-
-	recordsSet := set
-	recordsName := "records"
-	if set.ID.Name() != "" {
-		recordsName = set.ID.Name() + "_records"
-	}
-	recordsSet.ID = component.NewIDWithName(set.ID.Type(), recordsName)
-	e.records, err = exporterhelper.NewLogs(ctx, recordsSet, cfg, e.pushRecords,
-		exporterhelper.WithStart(e.sink.Start),
-		exporterhelper.WithShutdown(e.sink.Shutdown),
-		exporterhelper.WithTimeout(cfg.TimeoutConfig),
-		exporterhelper.WithRetry(cfg.BackOffConfig),
-		exporterhelper.WithQueue(cfg.QueueConfig),
-	)
-	if err != nil {
-		e.tel.Shutdown()
-		return nil, fmt.Errorf("session exporter: build records queue: %w", err)
+	for _, ns := range sinks {
+		q, err := e.newSinkQueue(ctx, set, ns)
+		if err != nil {
+			e.tel.Shutdown()
+			return nil, err
+		}
+		e.sinks = append(e.sinks, q)
 	}
 
 	return exporterhelper.NewTraces(ctx, set, cfg, e.consumeTraces,
@@ -141,23 +128,14 @@ func newTracesExporterWithSink(ctx context.Context, set exporter.Settings, cfg *
 	)
 }
 
-// newSink builds the sink of the configured section (Config.sinks).
-func newSink(cfg *Config, set component.TelemetrySettings) (sink.Sink, error) {
-	sinks := cfg.sinks()
-	if len(sinks) != 1 {
-		return nil, fmt.Errorf("session exporter: %d sink sections set, want exactly one", len(sinks))
-	}
-	return sinks[0].new(set), nil
-}
-
 func (e *sessionExporter) start(ctx context.Context, host component.Host) error {
-	if err := e.records.Start(ctx, host); err != nil {
-		return fmt.Errorf("session exporter: start sink: %w", err)
+	if err := e.startSinks(ctx, host); err != nil {
+		return err
 	}
 	e.run, e.cancelRun = context.WithCancel(context.Background())
 	if e.cfg.StorageID != nil {
 		if err := e.restore(ctx, host, *e.cfg.StorageID); err != nil {
-			return errors.Join(fmt.Errorf("session exporter: %w", err), e.records.Shutdown(ctx))
+			return errors.Join(fmt.Errorf("session exporter: %w", err), e.shutdownSinks(ctx))
 		}
 	} else {
 		e.logger.Info("No storage extension configured: buffered sessions are lost if the collector crashes")
@@ -251,7 +229,7 @@ func (e *sessionExporter) shutdown(ctx context.Context) error {
 		// later one.
 		sessions, _ := e.buf.Buffered()
 		e.logger.Info("Buffered sessions kept in storage for the next start", zap.Int("sessions", sessions))
-		err := errors.Join(e.records.Shutdown(ctx), e.buf.Close(ctx))
+		err := errors.Join(e.shutdownSinks(ctx), e.buf.Close(ctx))
 		e.tel.Shutdown()
 		if err != nil {
 			return fmt.Errorf("session exporter: shutdown: %w", err)
@@ -266,7 +244,7 @@ func (e *sessionExporter) shutdown(ctx context.Context) error {
 		ectx = ctx // no queue: the drain writes to the sink itself, within ctx
 	}
 	e.emit(ectx, e.buf.Drain(e.now()))
-	err := e.records.Shutdown(ctx)
+	err := e.shutdownSinks(ctx)
 	e.tel.Shutdown()
 	if err != nil {
 		return fmt.Errorf("session exporter: shutdown: %w", err)
@@ -278,10 +256,6 @@ var (
 	attrReasonMissingID = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "missing_id")))
 	attrReasonDuplicate = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "duplicate")))
 	attrReasonLate      = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "late")))
-	attrKindPermanent   = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "permanent")))
-	attrKindRetryable   = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "retryable")))
-	attrKindRejected    = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "rejected")))
-	attrKindEnqueue     = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "enqueue")))
 	attrOpAppend        = metric.WithAttributeSet(attribute.NewSet(attribute.String("op", "append")))
 	attrOpCommit        = metric.WithAttributeSet(attribute.NewSet(attribute.String("op", "commit")))
 )
@@ -325,117 +299,4 @@ func (e *sessionExporter) countDrops(ctx context.Context, res *assembler.Result)
 		e.logger.Warn("Spans arrived after their session was released; dropped",
 			zap.Int("spans", res.LateSpans))
 	}
-}
-
-// enqueue counts and encodes records and hands them to the records
-// exporter's queue. It reports whether every record that could be encoded
-// was queued.
-func (e *sessionExporter) enqueue(ctx context.Context, recs []record.Record) bool {
-	if len(recs) == 0 {
-		return true
-	}
-	tel := e.tel
-	ld := plog.NewLogs()
-	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
-	lrs.EnsureCapacity(len(recs))
-	ids := make([]string, 0, len(recs))
-	var enc record.Encoder
-	for i := range recs {
-		r := &recs[i]
-		e.countEmitted(ctx, r)
-		b, err := enc.Encode(r)
-		if err != nil {
-			tel.SinkFailures.Add(ctx, 1, attrKindPermanent)
-			e.logger.Error("Session record could not be encoded; dropped",
-				zap.String("session_id", shortID(r.SessionID)), zap.Int("revision", r.Revision), zap.Error(err))
-			continue
-		}
-		appendRecord(lrs, r.SessionID, r.Revision, b)
-		ids = append(ids, r.SessionID)
-	}
-	if len(ids) == 0 {
-		return true
-	}
-	if err := e.records.ConsumeLogs(ctx, ld); err != nil {
-		tel.SinkFailures.Add(ctx, int64(len(ids)), attrKindEnqueue)
-		msg := "Session records could not be queued for the sink; dropped"
-		if e.buf.Durable() {
-			msg = "Session records could not be queued for the sink; their spans stay in storage and are emitted again at the next start"
-		}
-		e.logger.Error(msg, idFields(ids, zap.Error(err))...)
-		return false
-	}
-	return true
-}
-
-// countEmitted records the telemetry of one emitted record.
-func (e *sessionExporter) countEmitted(ctx context.Context, r *record.Record) {
-	tel := e.tel
-	state, reason := endStateClass(r.EndState), flushReasonClass(r.FlushReason)
-	tel.SessionsEmitted.Add(ctx, 1, e.emitted.sessions[state][reason][b2i(r.Complete)])
-	if r.Revision > 0 {
-		tel.Revisions.Add(ctx, 1)
-	} else {
-		tel.SessionDuration.Record(ctx, r.DurationMs/1e3, e.emitted.duration[state])
-	}
-	if r.Partial() {
-		tel.PartialFlushes.Add(ctx, 1, e.emitted.partial[reason])
-	}
-}
-
-// pushRecords is the records exporter's consumer: it hands a batch to the
-// sink and accounts for the outcome. What it returns is what exporterhelper
-// counts, all or nothing per batch (otelcol_exporter_sent_log_records on
-// nil, send_failed_log_records on an error), so the exporter's own counters
-// say the same, record by record:
-//
-//	sink answer                         returns     records_written  sink_failures       exporterhelper
-//	nil                                 nil         +n                                   sent +n
-//	*sink.Rejected (k refused one by    nil         +(n-k)           {kind=rejected} +k  sent +n: the write
-//	one, the rest written)                                                               request succeeded
-//	permanent error (the whole batch)   the error                    {kind=permanent} +n send_failed +n
-//	retryable error                     the error                    {kind=retryable} +n retried; send_failed +n
-//	                                                                 (each attempt)      once retries give up
-//
-// A *sink.Rejected is a success for the queue: the sink took the batch and
-// answered for each record, and the refused records are dropped by the sink
-// itself; failing the batch would make exporterhelper count the written
-// records as lost.
-func (e *sessionExporter) pushRecords(ctx context.Context, ld plog.Logs) error {
-	recs := fromLogs(ld)
-	if len(recs) == 0 {
-		return nil
-	}
-	err := e.sink.Write(ctx, recs)
-	var rejected *sink.Rejected
-	switch {
-	case err == nil:
-		e.tel.RecordsWritten.Add(ctx, int64(len(recs)))
-		return nil
-	case errors.As(err, &rejected):
-		if stored := len(recs) - len(rejected.SessionIDs); stored > 0 {
-			e.tel.RecordsWritten.Add(ctx, int64(stored))
-		}
-		e.tel.SinkFailures.Add(ctx, int64(len(rejected.SessionIDs)), attrKindRejected)
-		e.logger.Error("Sink refused session records (the rest of their batch is written); dropped",
-			idFields(rejected.SessionIDs, zap.Int("batch", len(recs)), zap.Error(err))...)
-		return nil
-	case consumererror.IsPermanent(err):
-		e.tel.SinkFailures.Add(ctx, int64(len(recs)), attrKindPermanent)
-		e.logger.Error("Sink rejected session records permanently; dropped",
-			idFields(sessionIDs(recs), zap.Error(err))...)
-	default:
-		e.tel.SinkFailures.Add(ctx, int64(len(recs)), attrKindRetryable)
-		e.logger.Warn("Sink write failed; will retry",
-			idFields(sessionIDs(recs), zap.Error(err))...)
-	}
-	return err
-}
-
-func sessionIDs(recs []record.Encoded) []string {
-	ids := make([]string, len(recs))
-	for i, r := range recs {
-		ids[i] = r.SessionID
-	}
-	return ids
 }

@@ -99,7 +99,11 @@ func startWithSink(t *testing.T, cfg *Config, sk sink.Sink) *harness {
 	set := exportertest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = h.tel.NewTelemetrySettings()
 	set.Logger = zap.New(core)
-	exp, err := newTracesExporterWithSink(context.Background(), set, cfg, h.clock.Now, sk)
+	var sinks []namedSink
+	if sk != nil {
+		sinks = []namedSink{{key: "test", sink: sk}}
+	}
+	exp, err := newTracesExporterWithSinks(context.Background(), set, cfg, h.clock.Now, sinks)
 	require.NoError(t, err)
 	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
 	h.exp = exp
@@ -113,31 +117,40 @@ func (h *harness) consume(t *testing.T, tds ...ptrace.Traces) {
 	}
 }
 
-// sum returns the value of a counter's data point with exactly these attributes.
+// sum returns the sum of a counter's (or gauge's) data points whose
+// attributes include all of attrs (with none, of all its data points).
 func (h *harness) sum(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
 	t.Helper()
 	m, err := h.tel.GetMetric(name)
 	if err != nil {
 		return 0
 	}
-	want := attribute.NewSet(attrs...)
+	match := func(set attribute.Set) bool {
+		for _, kv := range attrs {
+			if v, ok := set.Value(kv.Key); !ok || v != kv.Value {
+				return false
+			}
+		}
+		return true
+	}
+	var n int64
 	switch d := m.Data.(type) {
 	case metricdata.Sum[int64]:
 		for _, dp := range d.DataPoints {
-			if dp.Attributes.Equals(&want) {
-				return dp.Value
+			if match(dp.Attributes) {
+				n += dp.Value
 			}
 		}
 	case metricdata.Gauge[int64]:
 		for _, dp := range d.DataPoints {
-			if dp.Attributes.Equals(&want) {
-				return dp.Value
+			if match(dp.Attributes) {
+				n += dp.Value
 			}
 		}
 	default:
 		t.Fatalf("%s: unexpected data %T", name, m.Data)
 	}
-	return 0
+	return n
 }
 
 func readRecords(t *testing.T, path string) []record.Record {
@@ -399,8 +412,10 @@ func TestPushRecordsOutcomes(t *testing.T) {
 			tb, err := metadata.NewTelemetryBuilder(tel.NewTelemetrySettings(), func() (int, int, int64) { return 0, 0, 0 })
 			require.NoError(t, err)
 			core, logs := observer.New(zap.InfoLevel)
-			e := &sessionExporter{sink: stubSink{tt.err}, tel: tb, logger: zap.New(core)}
-			assert.Equal(t, tt.returned, e.pushRecords(context.Background(), ld))
+			e := &sessionExporter{tel: tb, logger: zap.New(core), cfg: createDefaultConfig().(*Config)}
+			q, err := e.newSinkQueue(context.Background(), exportertest.NewNopSettings(metadata.Type), namedSink{"stub", stubSink{tt.err}})
+			require.NoError(t, err)
+			assert.Equal(t, tt.returned, e.pushTo(q)(context.Background(), ld))
 			h := &harness{tel: tel}
 			assert.Equal(t, tt.written, h.sum(t, metadata.MetricRecordsWritten))
 			assert.Equal(t, tt.permanent, h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "permanent")))
@@ -431,7 +446,7 @@ func TestUndeliveredWithoutQueueCounted(t *testing.T) {
 
 	assert.Equal(t, int64(2), h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "permanent")))
 	assert.Equal(t, int64(2), h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "enqueue")))
-	entries := h.logs.FilterMessage("Session records could not be queued for the sink; dropped").All()
+	entries := h.logs.FilterMessage("Session records could not be queued for the sink; dropped for it").All()
 	require.Len(t, entries, 1)
 	ids := entries[0].ContextMap()["session_ids"].([]any)
 	assert.ElementsMatch(t, []any{testgen.SessionID(1), testgen.SessionID(2)}, ids)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
-	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink/postgres"
+	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink/storesink"
 )
 
 // Defaults.
@@ -67,7 +67,8 @@ func createDefaultConfig() component.Config {
 			DirectoryMode: sink.DefaultDirectoryMode,
 		}),
 		HTTP:          configoptional.Default(sink.HTTPConfig{ClientConfig: confighttp.NewDefaultClientConfig()}),
-		Postgres:      configoptional.Default(postgres.NewDefaultConfig()),
+		Postgres:      configoptional.Default(storesink.NewDefaultPostgresConfig()),
+		SQLite:        configoptional.Default(storesink.NewDefaultSQLiteConfig()),
 		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
 		QueueConfig:   configoptional.Some(queue),
 		BackOffConfig: retry,

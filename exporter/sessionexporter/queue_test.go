@@ -195,3 +195,60 @@ func TestShutdownWithFullQueueReturns(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []any{testgen.SessionID(1), testgen.SessionID(2), testgen.SessionID(3)}, ids, "and logged")
 }
+
+// Two sinks, one down with its queue full and block_on_overflow off: the
+// other (the file) gets every record at once, the down sink's records are
+// dropped for it and counted under its name — and, with storage, the
+// storage update waits for every sink's queue, so those sessions stay in
+// storage and reach the down sink after the restart. The file then has a
+// second copy of them with the same session_id and revision, which readers
+// drop (highest revision per session).
+func TestSinkDownBesideAWorkingOneWithStorage(t *testing.T) {
+	backend := &recordServer{fail: -1, status: http.StatusServiceUnavailable, stored: map[string]int{}, seen: map[string]int{}}
+	store := storagetest.New()
+	host := storageHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{testStorageID: store}}
+	ts := httptest.NewServer(backend)
+	cfg := testConfig(t)
+	cfg.HTTP.GetOrInsertDefault().Endpoint = ts.URL // beside the file section of testConfig
+	q := cfg.QueueConfig.Get()
+	q.QueueSize, q.NumConsumers, q.BlockOnOverflow = 1, 1, false
+	withStorage(cfg)
+	h := startOn(t, cfg, host)
+	const n = 4
+	for i := range n {
+		emitOne(t, h, i)
+		require.Eventually(t, func() bool { return len(readRecords(t, cfg.File.Get().Path)) == i+1 },
+			10*time.Second, 5*time.Millisecond, "the file gets session %d while the http sink is down", i)
+	}
+	dropped := h.sum(t, metadata.MetricSinkFailures, attribute.String("kind", "enqueue"), attribute.String("sink", "http"))
+	assert.Positive(t, dropped, "the http sink's full queue refused records")
+	assert.Zero(t, h.sum(t, metadata.MetricSinkFailures, attribute.String("sink", "file")))
+	assert.Equal(t, int64(n), h.sum(t, metadata.MetricRecordsWritten, attribute.String("sink", "file")))
+
+	// A crash, then a restart with the backend up.
+	store.Crash()
+	ts.Close()
+	backend.up()
+	ts2 := httptest.NewServer(backend)
+	t.Cleanup(ts2.Close)
+	cfg2 := testConfig(t)
+	cfg2.File.Get().Path = cfg.File.Get().Path
+	cfg2.HTTP.GetOrInsertDefault().Endpoint = ts2.URL
+	withStorage(cfg2)
+	h2 := startOn(t, cfg2, host)
+	h2.clock.Advance(testGrace)
+	require.Eventually(t, func() bool { stored, _ := backend.snapshot(); return len(stored) == n }, 20*time.Second, 5*time.Millisecond)
+	require.NoError(t, h2.exp.Shutdown(context.Background()))
+	stored, _ := backend.snapshot()
+	for i := range n {
+		assert.Equal(t, 1, stored[testgen.SessionID(i)+"/0"], "http: session %d once", i)
+	}
+	perRevision := map[string]int{}
+	for _, r := range readRecords(t, cfg.File.Get().Path) {
+		perRevision[r.SessionID]++
+		assert.Equal(t, 0, r.Revision)
+	}
+	assert.Len(t, perRevision, n, "the file has every session")
+	assert.Equal(t, int64(n)+dropped, int64(len(readRecords(t, cfg.File.Get().Path))),
+		"and a second copy, same revision, of each session re-emitted for the http sink")
+}
