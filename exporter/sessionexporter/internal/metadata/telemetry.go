@@ -89,7 +89,7 @@ func NewTelemetryBuilder(set component.TelemetrySettings, buffered func() (sessi
 		metric.WithUnit("{spans}"))
 	errs = errors.Join(errs, err)
 	tb.RecordsWritten, err = m.Int64Counter(MetricRecordsWritten,
-		metric.WithDescription("Session records written by the sink."),
+		metric.WithDescription("Session records written by the sink, per sink."),
 		metric.WithUnit("{records}"))
 	errs = errors.Join(errs, err)
 	tb.SinkFailures, err = m.Int64Counter(MetricSinkFailures,

@@ -20,7 +20,7 @@
 // replays are idempotent (an append-only sink such as the file sink writes
 // every revision and leaves that to the reader).
 //
-// A new sink lives in its own file or subpackage (internal/sink/postgres),
+// A new sink lives in its own file or subpackage (internal/sink/storesink),
 // implements Sink, and has a config section of its own that validates itself
 // completely; the exporter's Config holds it as an optional section and
 // lists it in Config.sinks.
