@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crewtrace/crewtrace/e2e/harness"
+	"github.com/crewtrace/crewtrace/store"
 )
 
 // The framework tests run Node programs instrumented with other ecosystems'
@@ -93,6 +95,7 @@ func TestFrameworks(t *testing.T) {
 				ids[recs[tr.TraceID].SessionID] = true
 			}
 			assert.Len(t, ids, 1, "three records, one session_id")
+			checkConversationInStore(t, ctx, filepath.Join(stack.SessionsDir, "sessions.db"), truth, recs)
 		}},
 		// A client that speaks only the OTel GenAI conventions: three sessions.
 		{"genai.mjs", func(t *testing.T, truth frameworkTruth, recs map[string]harness.Record) {
@@ -157,6 +160,59 @@ func runNode(t *testing.T, ctx context.Context, env testEnv, stack *harness.Stac
 		require.Len(t, tr.TraceID, 32, "%s truth: trace ID", program)
 	}
 	return truth
+}
+
+// checkConversationInStore checks that the embedded store the default
+// configuration writes holds the conversation's traces as one session: its
+// traces in order of start, each the record the JSONL file has for it, totals
+// over the three, first start, last end, the last trace's end state.
+func checkConversationInStore(t *testing.T, ctx context.Context, path string, truth frameworkTruth, recs map[string]harness.Record) {
+	t.Helper()
+	sessionID := recs[truth.Traces[0].TraceID].SessionID
+	st, err := store.Open(ctx, "sqlite:"+path, store.ReadOnly())
+	require.NoError(t, err)
+	defer st.Close()
+	var s *store.Session
+	pctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	// The store sink has its own queue: it may land after the file sink.
+	require.NoError(t, harness.Poll(pctx, "the conversation's three traces in the store", func(ctx context.Context) (bool, string, error) {
+		got, err := st.Session(ctx, sessionID)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, "not yet", nil
+		} else if err != nil {
+			return false, "", err
+		}
+		s = got
+		return len(got.Traces) == len(truth.Traces), fmt.Sprintf("%d traces", len(got.Traces)), nil
+	}))
+	assert.Equal(t, len(truth.Traces), s.Summary.Traces, "trace_count")
+	ordered := make([]harness.Record, 0, len(truth.Traces))
+	for _, tr := range truth.Traces {
+		ordered = append(ordered, recs[tr.TraceID])
+	}
+	sort.Slice(ordered, func(i, j int) bool { return ordered[i].StartTime.Before(ordered[j].StartTime) })
+	var llm, tools, input, output int64
+	end := ordered[0].EndTime
+	for i, r := range ordered {
+		assert.Equal(t, r.TraceID, s.Traces[i].Record.TraceID, "trace %d in order of start", i)
+		assert.Equal(t, r.Revision, s.Traces[i].Revision, "trace %d: the revision the file has last", i)
+		llm += int64(r.Counts.LLMCalls)
+		tools += int64(r.Counts.ToolCalls)
+		input += r.Tokens.Input
+		output += r.Tokens.Output
+		if r.EndTime.After(end) {
+			end = r.EndTime
+		}
+	}
+	assert.Equal(t, llm, s.LLMCalls, "llm_calls over the traces")
+	assert.Equal(t, tools, s.ToolCalls, "tool_calls over the traces")
+	assert.Equal(t, input, s.Tokens.Input, "input tokens over the traces")
+	assert.Equal(t, output, s.Tokens.Output, "output tokens over the traces")
+	// The store keeps times in microseconds.
+	assert.True(t, s.Start.Equal(ordered[0].StartTime.Truncate(time.Microsecond)), "start: the first trace's (%v, want %v)", s.Start, ordered[0].StartTime)
+	assert.True(t, s.End.Equal(end.Truncate(time.Microsecond)), "end: the latest end (%v, want %v)", s.End, end)
+	assert.Equal(t, ordered[len(ordered)-1].EndState, s.EndState, "end state: the last trace's")
 }
 
 // waitForTraceRecords waits for a record of every trace of truth, and
