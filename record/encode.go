@@ -81,6 +81,14 @@ func (e *Encoder) Encode(r *Record) ([]byte, error) {
 	if b, err = e.appendEvents(b, r.Events); err != nil {
 		return nil, e.fail(r, err)
 	}
+	if r.EventsRefused != 0 {
+		b = appendKey(b, "events_refused")
+		b = strconv.AppendInt(b, r.EventsRefused, 10)
+	}
+	if len(r.Spans) > 0 {
+		b = appendKey(b, "spans")
+		b = appendSpans(b, r.Spans)
+	}
 	if r.TraceURL != "" {
 		b = appendKey(b, "trace_url")
 		b = appendString(b, r.TraceURL)
@@ -91,6 +99,10 @@ func (e *Encoder) Encode(r *Record) ([]byte, error) {
 		b = strconv.AppendInt(b, int64(t.Values), 10)
 		b = appendKey(b, "events")
 		b = strconv.AppendInt(b, int64(t.Events), 10)
+		if t.Spans != 0 {
+			b = appendKey(b, "spans")
+			b = strconv.AppendInt(b, int64(t.Spans), 10)
+		}
 		b = append(b, '}')
 	}
 	b = append(b, '}')
@@ -193,6 +205,52 @@ func appendTools(b []byte, ts []Tool) []byte {
 		b = strconv.AppendInt(b, int64(t.Calls), 10)
 		b = appendKey(b, "errors")
 		b = strconv.AppendInt(b, int64(t.Errors), 10)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+func appendSpans(b []byte, ss []Span) []byte {
+	b = append(b, '[')
+	for i := range ss {
+		s := &ss[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = appendString(b, s.ID)
+		b = appendOptString(b, "parent_id", s.ParentID)
+		b = appendKey(b, "kind")
+		b = appendString(b, s.Kind)
+		b = appendKey(b, "name")
+		b = appendString(b, s.Name)
+		b = appendKey(b, "start_us")
+		b = strconv.AppendInt(b, s.StartUs, 10)
+		b = appendKey(b, "duration_us")
+		b = strconv.AppendInt(b, s.DurationUs, 10)
+		if s.Error {
+			b = append(b, `,"error":true`...)
+		}
+		b = appendOptString(b, "message", s.Message)
+		b = appendKey(b, "agent")
+		b = strconv.AppendInt(b, int64(s.Agent), 10)
+		b = appendOptString(b, "model", s.Model)
+		if s.Tokens != nil {
+			b = appendKey(b, "tokens")
+			b = appendTokens(b, s.Tokens)
+		}
+		b = appendOptString(b, "tool", s.Tool)
+		if len(s.Events) > 0 {
+			b = appendKey(b, "events")
+			b = append(b, '[')
+			for j, e := range s.Events {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendInt(b, int64(e), 10)
+			}
+			b = append(b, ']')
+		}
 		b = append(b, '}')
 	}
 	return append(b, ']')

@@ -35,10 +35,16 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 				{Kind: s, Type: s, Time: ts, AgentID: s, AgentName: s, Returns: s, Params: map[string]any{s: int(3), "z": s}, ErrorType: s, Message: s},
 				{Kind: "event"},
 			},
+			EventsRefused: int64(i) - 3,
+			Spans: []Span{
+				{ID: s, ParentID: s, Kind: s, Name: s, StartUs: int64(i), DurationUs: -1, Error: true, Message: s, Agent: -1,
+					Model: s, Tokens: &Tokens{Input: 1, Output: 2, Total: 3}, Tool: s, Events: []int{0, i}},
+				{Agent: i},
+			},
 			TraceURL: s,
 		})
 		if i%2 == 1 {
-			recs[len(recs)-1].Truncated = &Truncated{Values: i, Events: 2 * i}
+			recs[len(recs)-1].Truncated = &Truncated{Values: i, Events: 2 * i, Spans: i % 3}
 		}
 	}
 	recs = append(recs, Record{}) // nil slices and maps, zero times

@@ -46,13 +46,16 @@ func FuzzEncoderMatchesEncodingJSON(f *testing.F) {
 				{Kind: s, Type: s2, Time: ts, AgentID: s, AgentName: s2, Returns: s, Params: map[string]any{s: fl, s2: n}, ErrorType: s2, Message: s},
 				{Kind: s2, Time: far},
 			},
+			EventsRefused: n,
+			Spans: []Span{{ID: s, ParentID: s2, Kind: s, Name: s2, StartUs: n, DurationUs: -n, Error: b, Message: s,
+				Agent: int(offMin), Model: s2, Tokens: &Tokens{Output: n}, Tool: s, Events: []int{int(n), 0}}, {}},
 			TraceURL: s2,
 		}
 		if n%3 != 0 {
-			r.Truncated = &Truncated{Values: int(n), Events: int(offMin)}
+			r.Truncated = &Truncated{Values: int(n), Events: int(offMin), Spans: int(n % 7)}
 		}
 		if b {
-			r.Tags, r.Agents, r.Models, r.Tools, r.Events, r.Resource = nil, nil, nil, nil, nil, nil
+			r.Tags, r.Agents, r.Models, r.Tools, r.Events, r.Resource, r.Spans = nil, nil, nil, nil, nil, nil, nil
 		}
 		want, werr := json.Marshal(&r)
 		var e Encoder

@@ -27,7 +27,8 @@ import (
 //   - 2: error_count removed; counts.errors holds the same number. Added:
 //     source; tokens.cache_read, cache_write and reasoning (in every tokens
 //     object); models; tools; the optional truncated object. A version 2
-//     record without them reads them as zero and empty.
+//     record without them reads them as zero and empty. Added later within
+//     version 2, optional: events_refused, spans and truncated.spans.
 const SchemaVersion = 2
 
 // Flush reasons: why a record was emitted when it was.
@@ -105,6 +106,15 @@ type Record struct {
 	Tools []Tool `json:"tools"`
 	// Events lists the session events in time order.
 	Events []Event `json:"events"`
+	// EventsRefused is the number of events the library refused while the
+	// session was open (crewtrace.session.events_refused on a crewtrace
+	// session span); omitted when zero or not stated.
+	EventsRefused int64 `json:"events_refused,omitempty"`
+	// Spans lists the trace's spans in order of start, for a waterfall that
+	// needs no trace backend: at most the exporter's max_record_spans of
+	// them (Truncated.Spans counts the others); omitted when the exporter
+	// lists none.
+	Spans []Span `json:"spans,omitempty"`
 	// TraceURL links to the trace in the Jaeger UI; empty when no base is configured.
 	TraceURL string `json:"trace_url,omitempty"`
 	// Truncated counts what the exporter's limits cut from the session's
@@ -121,6 +131,55 @@ type Truncated struct {
 	// Events is the number of session events dropped from spans that carried
 	// more than max_events_per_span.
 	Events int `json:"events"`
+	// Spans is the number of spans left out of Record.Spans beyond
+	// max_record_spans (they still count everywhere else).
+	Spans int `json:"spans,omitempty"`
+}
+
+// Span kinds of a Span.
+const (
+	SpanSession  = "session"  // crewtrace's session span
+	SpanAgent    = "agent"    // an agent span, in any convention
+	SpanLLM      = "llm"      // an LLM call
+	SpanTool     = "tool"     // a tool call
+	SpanWorkflow = "workflow" // another convention's workflow span
+	SpanOther    = "other"    // any other span
+)
+
+// Span is one span of a session's trace, compact: what a waterfall shows
+// and a click on it details. Attributes beyond these stay in the trace
+// backend.
+type Span struct {
+	// ID is the span ID in lowercase hex.
+	ID string `json:"id"`
+	// ParentID is the parent span ID in lowercase hex; omitted for a root.
+	// The parent may be missing from Spans (not received, or cut).
+	ParentID string `json:"parent_id,omitempty"`
+	// Kind is one of the Span* kinds.
+	Kind string `json:"kind"`
+	// Name is the span's name.
+	Name string `json:"name"`
+	// StartUs is the span's start, in microseconds after the record's
+	// StartTime; DurationUs its duration. Both are 0 for a span whose
+	// times were unusable.
+	StartUs    int64 `json:"start_us"`
+	DurationUs int64 `json:"duration_us"`
+	// Error is true for a span with status Error (or its convention's
+	// error level); Message says why, when known.
+	Error   bool   `json:"error,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Agent is the index in Record.Agents of the agent the span belongs to,
+	// -1 for none.
+	Agent int `json:"agent"`
+	// Model is the model of an LLM call (the response model, else the
+	// request model).
+	Model string `json:"model,omitempty"`
+	// Tokens is an LLM call's token usage.
+	Tokens *Tokens `json:"tokens,omitempty"`
+	// Tool is the tool of a tool call.
+	Tool string `json:"tool,omitempty"`
+	// Events are the indices in Record.Events of the events on this span.
+	Events []int `json:"events,omitempty"`
 }
 
 // Counts counts a session's (or an agent's) spans and events by kind.

@@ -44,6 +44,11 @@ type Config struct {
 	// MaxEventsPerSpan bounds the session events kept per span; later ones
 	// are dropped and counted.
 	MaxEventsPerSpan int `mapstructure:"max_events_per_span"`
+	// MaxRecordSpans is how many spans a record lists at most (its spans
+	// field: what a viewer draws a waterfall from without a trace backend);
+	// 0 lists none. Beyond it the root, agent, LLM and tool spans are kept
+	// first and the others counted in truncated.spans.
+	MaxRecordSpans int `mapstructure:"max_record_spans"`
 	// IncludeRootless emits records (complete: false) for traces that have no
 	// session root and no crewtrace attribute, instead of ignoring and
 	// counting them.
@@ -111,6 +116,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxEventsPerSpan <= 0 {
 		errs = errors.Join(errs, fmt.Errorf("max_events_per_span must be positive, got %d", c.MaxEventsPerSpan))
+	}
+	if c.MaxRecordSpans < 0 {
+		errs = errors.Join(errs, fmt.Errorf("max_record_spans must not be negative, got %d", c.MaxRecordSpans))
 	}
 	if c.TraceURLBase != "" {
 		if u, err := url.Parse(c.TraceURLBase); err != nil || u.Scheme == "" || u.Host == "" {

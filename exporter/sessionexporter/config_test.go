@@ -64,6 +64,7 @@ func TestLoadConfig(t *testing.T) {
 		want.MaxBytes = 64 << 20
 		want.MaxAttributeBytes = 1024
 		want.MaxEventsPerSpan = 16
+		want.MaxRecordSpans = 50
 		want.IncludeRootless = true
 		want.TraceURLBase = "http://localhost:16686"
 		want.File = configoptional.Some(sink.FileConfig{Path: "/var/lib/crewtrace/sessions.jsonl", MaxMegabytes: 10, MaxBackups: 2, Mode: 0o640, DirectoryMode: 0o700})
@@ -123,7 +124,8 @@ func TestValidateErrors(t *testing.T) {
 		{"bad_timeout", []string{"session_timeout (5s) must not be shorter than grace_period (10s)"}},
 		{"bad_zero_timeout", []string{"session_timeout must be positive"}},
 		{"bad_limits", []string{"max_sessions must be positive, got 0", "max_spans must be positive, got -1",
-			"max_bytes must be positive, got 0", "max_attribute_bytes must be at least 64, got 63", "max_events_per_span must be positive, got 0"}},
+			"max_bytes must be positive, got 0", "max_attribute_bytes must be at least 64, got 63", "max_events_per_span must be positive, got 0",
+			"max_record_spans must not be negative, got -1"}},
 		{"bad_no_sink", []string{"at least one sink section must be set (file, http, postgres, sqlite), got none"}},
 		{"bad_file", []string{"file.path must not be empty", "file.max_megabytes must not be negative", "file.max_backups must not be negative"}},
 		{"bad_http", []string{"http.endpoint must not be empty"}},

@@ -91,6 +91,7 @@ func newTracesExporterWithSinks(ctx context.Context, set exporter.Settings, cfg 
 			MaxBytes:         cfg.MaxBytes,
 			MaxValueBytes:    cfg.MaxAttributeBytes,
 			MaxEventsPerSpan: cfg.MaxEventsPerSpan,
+			MaxRecordSpans:   cfg.MaxRecordSpans,
 			IncludeRootless:  cfg.IncludeRootless,
 			TraceURLBase:     cfg.TraceURLBase,
 		}),

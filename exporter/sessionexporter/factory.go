@@ -25,6 +25,10 @@ const (
 	defaultMaxBytes       = 256 << 20
 	defaultMaxAttrBytes   = 8 << 10
 	defaultMaxEvents      = 128 // the OTel SDKs' default span event count limit
+	// defaultMaxRecordSpans lists every span of all but unusually large
+	// sessions (a crew session has tens of spans) while bounding a record's
+	// span list to ~125 KB of JSON at ~250 bytes a span.
+	defaultMaxRecordSpans = 500
 	defaultFilePath       = "sessions.jsonl"
 	defaultMaxMegabytes   = 100
 	defaultMaxBackups     = 5
@@ -58,6 +62,7 @@ func createDefaultConfig() component.Config {
 		// Client values are bounded by default: any OTLP client writes them.
 		MaxAttributeBytes: defaultMaxAttrBytes,
 		MaxEventsPerSpan:  defaultMaxEvents,
+		MaxRecordSpans:    defaultMaxRecordSpans,
 		// Sink sections are off until present; these are their defaults.
 		File: configoptional.Default(sink.FileConfig{
 			Path:          defaultFilePath,

@@ -74,6 +74,11 @@ type Config struct {
 	// MaxEventsPerSpan bounds the session events kept per span; later ones
 	// are dropped.
 	MaxEventsPerSpan int
+	// MaxRecordSpans is how many spans a record lists at most (Record.Spans,
+	// for a waterfall); 0 lists none. Beyond it the session root, then agent,
+	// LLM and tool spans are kept before others, earliest first, and the
+	// rest counted in Record.Truncated.Spans.
+	MaxRecordSpans int
 	// IncludeRootless emits records for traces that never had a session root
 	// and do not look like a session, instead of ignoring them.
 	IncludeRootless bool

@@ -50,6 +50,7 @@ func goldenRecord(revision int, reason string, emitted time.Duration) record.Rec
 		DurationMs:    10000,
 		EndState:      "Success",
 		EndReason:     "all mail answered",
+		EventsRefused: 2,
 		Complete:      true,
 		FlushReason:   reason,
 		EmittedAt:     t0.Add(emitted),
@@ -81,6 +82,7 @@ func rootless(reason string, emitted time.Duration) record.Record {
 	r.Name, r.Tags = "", []string{}
 	r.Complete = false
 	r.EndState, r.EndReason = "Indeterminate", "session root span not received"
+	r.EventsRefused = 0 // stated on the session span only
 	r.StartTime = testgen.Base.Add(time.Second)
 	r.EndTime = testgen.Base.Add(9 * time.Second)
 	r.DurationMs = 8000

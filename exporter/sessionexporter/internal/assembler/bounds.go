@@ -163,10 +163,10 @@ func addTokens(a, b int64) int64 {
 // out; the heap a buffered span costs is measured against this figure by
 // BenchmarkBufferedMemory.
 const (
-	sizeSpan    = 152 // span
+	sizeSpan    = 168 // span
 	sizeEvent   = 136 // event
 	sizeParam   = 32  // param
-	sizeRoot    = 88  // root
+	sizeRoot    = 96  // root
 	sizeSession = 248 // session, its map entry and list element
 	sizeIndex   = 16  // a span's entry in its session's dedup index
 	sizeAny     = 16  // an interface value
@@ -179,7 +179,7 @@ const (
 
 // size returns the accounted bytes of a span summary.
 func (sp *span) size() int64 {
-	n := int64(sizeSpan + len(sp.agentID) + len(sp.name))
+	n := int64(sizeSpan + len(sp.agentID) + len(sp.name) + len(sp.spanName))
 	for i := range sp.events {
 		n += sp.events[i].size()
 	}

@@ -40,8 +40,9 @@ func TestLongValuesCutToMaxValueBytesAndCounted(t *testing.T) {
 	// session.id, name, end state, end reason, one tag and per event (3)
 	// type, returns, param name and value; on the agent session.id, name
 	// and ID; session.id on each LLM span; session.id and the error
-	// message on the tool span.
-	const want = 1 + 5 + 3*4 + 3 + 2 + 2
+	// message on the tool span; the span names of the root and the agent
+	// (kept for the record's span list).
+	const want = 1 + 5 + 3*4 + 3 + 2 + 2 + 2
 	assert.Equal(t, want, added.TruncatedValues, "counted when read")
 	require.NotNil(t, r.Truncated)
 	assert.Equal(t, record.Truncated{Values: want}, *r.Truncated, "and marked on the record")

@@ -26,13 +26,25 @@ const (
 //	count         span kinds, tokens, errors and times, per session, agent,
 //	              model and tool
 //	convertEvents the session events, attributed to their agents, in time order
+//	listSpans     the span list (max_record_spans), with each span's events
 func (a *Assembler) build(ss *session, reason string, now int64) record.Record {
 	r := a.header(ss, reason, now)
 	ss.revision++
 	var agentOf []int
 	r.Agents, agentOf = ss.assignAgents()
 	ss.count(&r, agentOf)
-	r.Events = ss.convertEvents(r.Agents, agentOf)
+	var eventsOf [][]int
+	r.Events, eventsOf = ss.convertEvents(r.Agents, agentOf, a.cfg.MaxRecordSpans > 0)
+	if a.cfg.MaxRecordSpans > 0 {
+		var cut int
+		r.Spans, cut = ss.listSpans(&r, agentOf, eventsOf, a.cfg.MaxRecordSpans)
+		if cut > 0 {
+			if r.Truncated == nil {
+				r.Truncated = &record.Truncated{}
+			}
+			r.Truncated.Spans = cut
+		}
+	}
 	return r
 }
 
@@ -71,6 +83,7 @@ func (a *Assembler) header(ss *session, reason string, now int64) record.Record 
 	}
 	if rt.crewtrace {
 		r.EndState, r.EndReason = rt.endState, rt.endReason
+		r.EventsRefused = rt.eventsRefused
 		if r.EndState == "" {
 			r.EndState = semconv.EndStateIndeterminate
 			if ss.spans[rootIdx].statusErr {
@@ -254,34 +267,131 @@ func (ss *session) count(r *record.Record, agentOf []int) {
 
 // convertEvents returns the session events of every span, attributed to the
 // span's agent, in time order (stable: events at the same instant keep span
-// order).
-func (ss *session) convertEvents(agents []record.Agent, agentOf []int) []record.Event {
+// order), and, when withIndex, per span the indices of its events in that
+// order.
+func (ss *session) convertEvents(agents []record.Agent, agentOf []int, withIndex bool) ([]record.Event, [][]int) {
+	type ref struct{ span, ev int32 }
 	n := 0
 	for i := range ss.spans {
 		n += len(ss.spans[i].events)
 	}
-	out := make([]record.Event, 0, n)
+	refs := make([]ref, 0, n)
 	for i := range ss.spans {
 		for j := range ss.spans[i].events {
-			ev := &ss.spans[i].events[j]
-			e := record.Event{
-				Kind: ev.kind, Type: ev.typ, Time: unixTime(ev.time), Returns: ev.returns,
-				ErrorType: ev.errorType, Message: ev.message,
-			}
-			if len(ev.params) > 0 {
-				e.Params = make(map[string]any, len(ev.params))
-				for _, p := range ev.params {
-					e.Params[p.name] = p.value
-				}
-			}
-			if k := agentOf[i]; k != noAgent {
-				e.AgentID, e.AgentName = agents[k].ID, agents[k].Name
-			}
-			out = append(out, e)
+			refs = append(refs, ref{int32(i), int32(j)})
 		}
 	}
-	slices.SortStableFunc(out, func(x, y record.Event) int { return x.Time.Compare(y.Time) })
-	return out
+	slices.SortStableFunc(refs, func(x, y ref) int {
+		return cmp.Compare(ss.spans[x.span].events[x.ev].time, ss.spans[y.span].events[y.ev].time)
+	})
+	out := make([]record.Event, len(refs))
+	var eventsOf [][]int
+	if withIndex && n > 0 {
+		eventsOf = make([][]int, len(ss.spans))
+	}
+	for k, rf := range refs {
+		ev := &ss.spans[rf.span].events[rf.ev]
+		e := record.Event{
+			Kind: ev.kind, Type: ev.typ, Time: unixTime(ev.time), Returns: ev.returns,
+			ErrorType: ev.errorType, Message: ev.message,
+		}
+		if len(ev.params) > 0 {
+			e.Params = make(map[string]any, len(ev.params))
+			for _, p := range ev.params {
+				e.Params[p.name] = p.value
+			}
+		}
+		if a := agentOf[rf.span]; a != noAgent {
+			e.AgentID, e.AgentName = agents[a].ID, agents[a].Name
+		}
+		out[k] = e
+		if eventsOf != nil {
+			eventsOf[rf.span] = append(eventsOf[rf.span], k)
+		}
+	}
+	return out, eventsOf
+}
+
+// spanKinds names the span kinds in the record's span list.
+var spanKinds = [...]string{
+	kindOther: record.SpanOther, kindSession: record.SpanSession, kindAgent: record.SpanAgent,
+	kindLLM: record.SpanLLM, kindTool: record.SpanTool, kindWorkflow: record.SpanWorkflow,
+}
+
+// listRank orders the spans kept when a session has more than
+// max_record_spans: the root first, then agents, then LLM and tool calls,
+// then the rest — the spans a waterfall cannot do without.
+func (ss *session) listRank(i, rootIdx int) int {
+	switch ss.spans[i].kind {
+	case kindSession:
+		return 0
+	case kindAgent:
+		return 1
+	case kindLLM, kindTool:
+		return 2
+	}
+	if i == rootIdx {
+		return 0
+	}
+	return 3
+}
+
+// listSpans returns the record's span list — at most limit spans, in order
+// of start (then span ID, so any order of arrival gives the same list) —
+// and how many spans it left out. Times are offsets from r.StartTime.
+func (ss *session) listSpans(r *record.Record, agentOf []int, eventsOf [][]int, limit int) ([]record.Span, int) {
+	order := make([]int, len(ss.spans))
+	for i := range order {
+		order[i] = i
+	}
+	byStart := func(x, y int) int {
+		a, b := &ss.spans[x], &ss.spans[y]
+		return cmp.Or(cmp.Compare(a.start, b.start), slices.Compare(a.id[:], b.id[:]))
+	}
+	cut := 0
+	if len(order) > limit {
+		_, rootIdx := ss.sessionRoot()
+		slices.SortFunc(order, func(x, y int) int {
+			return cmp.Or(cmp.Compare(ss.listRank(x, rootIdx), ss.listRank(y, rootIdx)), byStart(x, y))
+		})
+		cut = len(order) - limit
+		order = order[:limit]
+	}
+	slices.SortFunc(order, byStart)
+	base := r.StartTime.UnixNano()
+	out := make([]record.Span, len(order))
+	for k, i := range order {
+		sp := &ss.spans[i]
+		s := record.Span{
+			ID: sp.id.String(), Kind: spanKinds[sp.kind], Name: sp.spanName,
+			Error: sp.statusErr, Agent: agentOf[i],
+		}
+		if !sp.parent.IsEmpty() {
+			s.ParentID = sp.parent.String()
+		}
+		if !sp.badTime {
+			s.StartUs, s.DurationUs = (sp.start-base)/1e3, (sp.end-sp.start)/1e3
+		}
+		if sp.statusErr {
+			s.Message = ss.messages[int32(i)]
+		}
+		switch sp.kind {
+		case kindLLM:
+			t := record.Tokens{Input: sp.tokens.Input, Output: sp.tokens.Output, Total: addTokens(sp.tokens.Input, sp.tokens.Output),
+				CacheRead: sp.tokens.CacheRead, CacheWrite: sp.tokens.CacheWrite, Reasoning: sp.tokens.Reasoning}
+			s.Tokens = &t
+			if sp.model >= 0 {
+				s.Model = ss.models[sp.model].name
+			}
+		case kindTool:
+			s.Tool = sp.name
+		}
+		if eventsOf != nil {
+			s.Events = eventsOf[i]
+		}
+		out[k] = s
+	}
+	return out, cut
 }
 
 // attributeAgents returns, per span, the index of the agent span it belongs

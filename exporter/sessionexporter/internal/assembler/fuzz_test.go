@@ -116,6 +116,9 @@ func runAssemblerFuzz(t *testing.T, in *fuzzBytes) {
 		IncludeRootless: in.byte()&1 == 1,
 		TraceURLBase:    "http://jaeger.test/",
 	}
+	// The span list: none, or a few spans (so that the cut is exercised),
+	// from a value already read, so the committed seeds keep their meaning.
+	cfg.MaxRecordSpans = int(grace/time.Second) % 4 * 3
 	if in.byte()&1 == 0 {
 		cfg.MaxSpans = 100_000
 	}
@@ -584,13 +587,14 @@ func checkRecordBounds(t *testing.T, op string, r *record.Record, cfg Config) {
 	fail := func(format string, args ...any) {
 		t.Fatalf("%s: record %s rev %d: %s", op, r.TraceID, r.Revision, fmt.Sprintf(format, args...))
 	}
+	checkSpanList(t, op, r, cfg)
 	if cfg.MaxValueBytes == 0 && cfg.MaxEventsPerSpan == 0 {
-		if r.Truncated != nil {
+		if r.Truncated != nil && (r.Truncated.Values != 0 || r.Truncated.Events != 0) {
 			fail("truncated %+v without limits", *r.Truncated)
 		}
 		return
 	}
-	if tr := r.Truncated; tr != nil && (tr.Values < 0 || tr.Events < 0 || tr.Values+tr.Events == 0) {
+	if tr := r.Truncated; tr != nil && (tr.Values < 0 || tr.Events < 0 || tr.Values+tr.Events+tr.Spans == 0) {
 		fail("truncated %+v", *tr)
 	}
 	if n := cfg.MaxEventsPerSpan * r.SpanCount; cfg.MaxEventsPerSpan > 0 && len(r.Events) > n {
@@ -638,6 +642,73 @@ func checkRecordBounds(t *testing.T, op string, r *record.Record, cfg Config) {
 			str("event field", f)
 		}
 		walk("params", ev.Params)
+	}
+}
+
+// checkSpanList checks a record's span list against MaxRecordSpans and the
+// rest of the record: min(span_count, limit) spans, the others counted in
+// truncated.spans; distinct IDs in order of start; agents and event indices
+// that exist, each event on one span at most (on exactly one when nothing
+// was cut); strings within MaxValueBytes; as many LLM and tool spans as the
+// counts say when nothing was cut.
+func checkSpanList(t *testing.T, op string, r *record.Record, cfg Config) {
+	t.Helper()
+	fail := func(format string, args ...any) {
+		t.Fatalf("%s: record %s rev %d: span list: %s", op, r.TraceID, r.Revision, fmt.Sprintf(format, args...))
+	}
+	cut := 0
+	if r.Truncated != nil {
+		cut = r.Truncated.Spans
+	}
+	if cfg.MaxRecordSpans == 0 {
+		if len(r.Spans) != 0 || cut != 0 {
+			fail("%d spans, %d cut without a span list", len(r.Spans), cut)
+		}
+		return
+	}
+	if want := min(r.SpanCount, cfg.MaxRecordSpans); len(r.Spans) != want || cut != r.SpanCount-want {
+		fail("%d spans listed and %d cut of %d, limit %d", len(r.Spans), cut, r.SpanCount, cfg.MaxRecordSpans)
+	}
+	ids := map[string]bool{}
+	seen := make([]int, len(r.Events))
+	kinds := map[string]int{}
+	for i, sp := range r.Spans {
+		if ids[sp.ID] {
+			fail("span %s twice", sp.ID)
+		}
+		ids[sp.ID] = true
+		if i > 0 && sp.StartUs < r.Spans[i-1].StartUs {
+			fail("not in order of start")
+		}
+		if sp.StartUs < 0 || sp.DurationUs < 0 {
+			fail("span %s at %d for %d µs", sp.ID, sp.StartUs, sp.DurationUs)
+		}
+		if sp.Agent < -1 || sp.Agent >= len(r.Agents) {
+			fail("span %s: agent %d of %d", sp.ID, sp.Agent, len(r.Agents))
+		}
+		for _, e := range sp.Events {
+			if e < 0 || e >= len(r.Events) {
+				fail("span %s: event %d of %d", sp.ID, e, len(r.Events))
+			}
+			seen[e]++
+		}
+		for _, s := range []string{sp.Name, sp.Message, sp.Model, sp.Tool} {
+			if cfg.MaxValueBytes > 0 && len(s) > cfg.MaxValueBytes {
+				fail("a string of %d bytes", len(s))
+			}
+		}
+		if sp.Tokens != nil && (sp.Kind != record.SpanLLM || !tokensOK(*sp.Tokens)) {
+			fail("tokens %+v on a %s span", *sp.Tokens, sp.Kind)
+		}
+		kinds[sp.Kind]++
+	}
+	for e, n := range seen {
+		if n > 1 || (cut == 0 && n != 1) {
+			fail("event %d on %d spans", e, n)
+		}
+	}
+	if cut == 0 && (kinds[record.SpanLLM] != r.Counts.LLMCalls || kinds[record.SpanTool] != r.Counts.ToolCalls) {
+		fail("%d LLM and %d tool spans listed, counts say %d and %d", kinds[record.SpanLLM], kinds[record.SpanTool], r.Counts.LLMCalls, r.Counts.ToolCalls)
 	}
 }
 

@@ -24,7 +24,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 func goldenRecords(t *testing.T) map[string]record.Record {
 	t.Helper()
 	now := time.Date(2026, 1, 2, 4, 0, 0, 0, time.UTC)
-	cfg := assembler.Config{GracePeriod: time.Second, SessionTimeout: time.Minute, MaxSessions: 10, MaxSpans: 100, TraceURLBase: "http://localhost:16686"}
+	cfg := assembler.Config{GracePeriod: time.Second, SessionTimeout: time.Minute, MaxSessions: 10, MaxSpans: 100, MaxRecordSpans: 100, TraceURLBase: "http://localhost:16686"}
 
 	a := assembler.New(cfg)
 	a.Add(testgen.Golden(), now)

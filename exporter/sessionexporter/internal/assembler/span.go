@@ -36,6 +36,7 @@ type span struct {
 	start, end int64 // unix nanoseconds; zero when the span's times are unusable
 	agentID    string
 	name       string // the agent's name on an agent span, the tool's on a tool span
+	spanName   string // the span's own name, for the record's span list
 	tokens     dialect.Tokens
 	events     []event
 }
@@ -66,6 +67,9 @@ type root struct {
 	tags      []string
 	endState  string
 	endReason string
+	// eventsRefused is crewtrace.session.events_refused: the events the
+	// library refused while the session was open.
+	eventsRefused int64
 }
 
 // found is what summarise read beyond the span summary: what the session
@@ -86,6 +90,7 @@ const maxSaneNanos = int64(7258118400) * 1e9
 func summarise(s ptrace.Span, rd *reader) (sp span, f found) {
 	d := dialect.Read(s)
 	sp = span{
+		spanName:  rd.text(s.Name()),
 		id:        s.SpanID(),
 		parent:    s.ParentSpanID(),
 		kind:      kindOf(d.Kind, d.Source),
@@ -134,6 +139,9 @@ func summarise(s ptrace.Span, rd *reader) (sp span, f found) {
 			tags[i] = rd.text(tags[i])
 		}
 		f.root = &root{crewtrace: true, name: rd.text(name), tags: tags, endState: rd.text(d.EndState), endReason: rd.text(d.EndReason)}
+		if v, ok := s.Attributes().Get(string(semconv.SessionEventsRefusedKey)); ok {
+			f.root.eventsRefused = tokenCount(v) // a count: clamped to [0, MaxInt64] as token counts are
+		}
 	case sp.parent.IsEmpty():
 		name := d.Name
 		if name == "" && sp.kind == kindAgent {

@@ -96,6 +96,7 @@ func Golden() ptrace.Traces {
 	tags.AppendEmpty().SetStr("email")
 	a.PutStr(string(semconv.SessionEndStateKey), semconv.EndStateSuccess)
 	a.PutStr(string(semconv.SessionEndReasonKey), "all mail answered")
+	a.PutInt(string(semconv.SessionEventsRefusedKey), 2)
 	ev := root.Events().AppendEmpty()
 	ev.SetName("started")
 	ev.SetTimestamp(ts(100 * time.Millisecond))
