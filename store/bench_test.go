@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crewtrace/crewtrace/record"
+	"github.com/crewtrace/crewtrace/store/storetest"
 )
 
 // The read benchmarks run on a store of benchSessions() sessions (100,000
@@ -35,7 +35,7 @@ func benchSessions() int {
 }
 
 // benchEnd is the end of the generated week of sessions.
-var benchEnd = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+var benchEnd = storetest.End
 
 // benchStore is a populated store and what the benchmarks need from it.
 type benchStore struct {
@@ -90,14 +90,14 @@ func populated(b *testing.B, d Dialect) *benchStore {
 	require.NoError(b, err)
 	bs := &benchStore{s: s, sessions: benchSessions()}
 	start := time.Now()
-	gen := newGenerator(1)
+	gen := storetest.NewGenerator(1)
 	var batch []record.Encoded
 	flush := func() {
 		require.NoError(b, s.Write(ctx, batch))
 		batch = batch[:0]
 	}
 	for i := range bs.sessions {
-		recs := gen.session(i)
+		recs := gen.Session(i)
 		bs.ids = append(bs.ids, recs[0].SessionID)
 		if len(recs) > 1 {
 			bs.multi = append(bs.multi, recs[0].SessionID)
@@ -105,8 +105,8 @@ func populated(b *testing.B, d Dialect) *benchStore {
 		for _, r := range recs {
 			e, err := record.Encode(r)
 			require.NoError(b, err)
-			if gen.rnd.IntN(4) == 0 {
-				e = withJSON(b, e, fmt.Sprintf(`{"events_refused":%d}`, gen.rnd.IntN(3)))
+			if gen.Rand().IntN(4) == 0 {
+				e = withJSON(b, e, fmt.Sprintf(`{"events_refused":%d}`, gen.Rand().IntN(3)))
 			}
 			batch = append(batch, e)
 		}
@@ -134,84 +134,6 @@ func populated(b *testing.B, d Dialect) *benchStore {
 	b.Logf("%s: %d sessions stored in %s", d, bs.sessions, time.Since(start).Round(time.Second))
 	benchStores[d] = bs
 	return bs
-}
-
-// generator makes realistic sessions: a week of them, 10% over several
-// traces (chat turns), 1–4 agents, a mix of end states with a long tail of
-// failure reasons, errors, events and tokens.
-type generator struct {
-	rnd     *rand.Rand
-	names   []string
-	reasons []string
-	zipf    *rand.Zipf
-}
-
-func newGenerator(seed uint64) *generator {
-	g := &generator{rnd: rand.New(rand.NewPCG(seed, seed))}
-	for i := range 30 {
-		g.names = append(g.names, fmt.Sprintf("%s-crew-%d", []string{"research", "triage", "support", "billing", "writer"}[i%5], i))
-	}
-	for i := range 40 {
-		g.reasons = append(g.reasons, fmt.Sprintf("%s (code %d)", []string{"model quota exceeded", "tool crashed", "timeout waiting for tool", "invalid JSON from model", "context window exceeded"}[i%5], i))
-	}
-	g.zipf = rand.NewZipf(g.rnd, 1.3, 1, uint64(len(g.reasons)-1))
-	return g
-}
-
-func (g *generator) session(i int) []*record.Record {
-	r := g.rnd
-	id := fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", r.Uint32(), r.IntN(1<<16), r.IntN(1<<12), r.IntN(1<<12), r.Uint64()&(1<<48-1))
-	traces := 1
-	if r.IntN(10) == 0 {
-		traces = 2 + r.IntN(3)
-	}
-	name := g.names[r.IntN(len(g.names))]
-	start := benchEnd.Add(-time.Duration(r.Int64N(int64(7 * 24 * time.Hour))))
-	out := make([]*record.Record, traces)
-	for t := range traces {
-		dur := time.Duration(500+r.ExpFloat64()*20000) * time.Millisecond
-		rec := &record.Record{
-			SchemaVersion: record.SchemaVersion, SessionID: id, Revision: r.IntN(2),
-			TraceID: fmt.Sprintf("%016x%016x", r.Uint64(), uint64(i)*8+uint64(t)),
-			Name:    name, Tags: []string{"env:prod", fmt.Sprintf("team-%d", r.IntN(8))},
-			StartTime: start, EndTime: start.Add(dur), DurationMs: float64(dur) / 1e6,
-			EndState: "Success", EndReason: "done", Complete: r.IntN(30) != 0,
-			FlushReason: record.FlushGracePeriod, EmittedAt: start.Add(dur + 5*time.Second),
-			Resource: map[string]any{"service.name": fmt.Sprintf("svc-%d", r.IntN(5)), "host.name": "worker-1"},
-		}
-		switch p := r.IntN(100); {
-		case p < 15:
-			rec.EndState, rec.EndReason = "Fail", g.reasons[g.zipf.Uint64()]
-		case p < 22:
-			rec.EndState, rec.EndReason = "Indeterminate", "process exited without ending the session"
-		}
-		for a := range 1 + r.IntN(4) {
-			in, outT := int64(r.IntN(4000)), int64(r.IntN(800))
-			ag := record.Agent{ID: fmt.Sprintf("%08x-0000-4000-8000-%012x", a, i), Name: []string{"researcher", "writer", "critic", "planner"}[a],
-				SpanCount: 2 + r.IntN(6), LLMCalls: 1 + r.IntN(3), ToolCalls: r.IntN(3), Tokens: record.Tokens{Input: in, Output: outT, Total: in + outT}}
-			if r.IntN(8) == 0 {
-				ag.Errors = 1
-			}
-			rec.Agents = append(rec.Agents, ag)
-			rec.SpanCount += ag.SpanCount
-			rec.Counts.Agents++
-			rec.Counts.LLMCalls += ag.LLMCalls
-			rec.Counts.ToolCalls += ag.ToolCalls
-			rec.Counts.Errors += ag.Errors
-			rec.Tokens.Input += in
-			rec.Tokens.Output += outT
-			rec.Tokens.Total += in + outT
-		}
-		rec.SpanCount++
-		for range r.IntN(5) {
-			rec.Events = append(rec.Events, record.Event{Kind: "action", Type: "search", Time: start.Add(time.Second),
-				AgentName: "researcher", Returns: "3 hits", Params: map[string]any{"q": "crew"}})
-			rec.Counts.Actions++
-		}
-		out[t] = rec
-		start = rec.EndTime.Add(time.Duration(r.IntN(60)) * time.Second)
-	}
-	return out
 }
 
 // latencies runs op b.N times, timing each, and reports p50/p95/p99 in ms.
