@@ -47,7 +47,7 @@ type overviewView struct {
 }
 
 func newOverviewView(o *store.Overview, rng string) overviewView {
-	ov := overviewView{Title: "Overview", Range: rng, O: overviewJSON(o), Step: o.Step.String()}
+	ov := overviewView{Title: "Overview", Range: rng, O: overviewJSON(o), Step: fmtStep(o.Step)}
 	for _, r := range Ranges {
 		ov.Ranges = append(ov.Ranges, option{Value: r.Name, Label: r.Name, Selected: r.Name == rng})
 	}
@@ -67,7 +67,7 @@ func newOverviewView(o *store.Overview, rng string) overviewView {
 		xl = append(xl, tick{X: xAt(i), Label: o.Buckets[i].Start.UTC().Format(labelLayout(o.Step, o.To.Sub(o.From)))})
 	}
 	label := func(b store.Bucket) string { return b.Start.UTC().Format("2006-01-02 15:04") }
-	perBucket := "per " + o.Step.String()
+	perBucket := "per " + fmtStep(o.Step)
 
 	// Sessions per bucket.
 	sess := chart{Title: "Sessions started", Note: perBucket, XLabel: xl}
@@ -143,4 +143,17 @@ func labelLayout(step, span time.Duration) string {
 		return "01-02 15:04"
 	}
 	return "15:04"
+}
+
+// fmtStep names a bucket size: 1m, 15m, 6h, 1d.
+func fmtStep(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	}
+	return d.String()
 }

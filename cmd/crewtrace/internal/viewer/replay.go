@@ -51,8 +51,9 @@ type waterfall struct {
 }
 
 type tick struct {
-	X     float64
-	Label string
+	X      float64
+	Label  string
+	Anchor string
 }
 
 type wfRow struct {
@@ -116,7 +117,14 @@ func (v *Viewer) sessionView(s *store.Session) sessionView {
 	x := func(us int64) float64 { return wfBarX + float64(wfBarW)*float64(us)/float64(endUs) }
 	for i := range 5 {
 		us := endUs * int64(i) / 4
-		sv.WF.Ticks = append(sv.WF.Ticks, tick{X: x(us), Label: fmtDuration(float64(us) / 1000)})
+		t := tick{X: x(us), Label: fmtDuration(float64(us) / 1000), Anchor: "middle"}
+		switch i {
+		case 0:
+			t.Label, t.Anchor = "0", "start"
+		case 4:
+			t.Anchor = "end"
+		}
+		sv.WF.Ticks = append(sv.WF.Ticks, t)
 	}
 	for _, t := range s.Traces {
 		rec := &t.Record
