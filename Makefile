@@ -10,7 +10,7 @@ GO ?= go
 RACE ?= -race
 TESTFLAGS ?=
 
-.PHONY: test fmt-check vet unit check-work tidy modules demo e2e e2e-build fuzz-short load work-sum tree-check rules-test bench-store
+.PHONY: test fmt-check vet unit check-work tidy modules demo e2e e2e-build fuzz-short load work-sum tree-check rules-test bench-store screenshots
 
 ## test: everything CI checks — formatting, go.work, vet, and race tests in every module
 ## (the e2e module runs the collector, Jaeger and the example crew as processes),
@@ -161,3 +161,13 @@ BENCH_STORE_COUNT ?= 3
 bench-store:
 	@cd store && CREWTRACE_BENCH_SESSIONS=$(BENCH_STORE_SESSIONS) $(GO) test -run '^$$' -bench BenchmarkRead -benchtime 100x -count $(BENCH_STORE_COUNT) -timeout 60m .
 	@cd store && $(GO) test -run '^$$' -bench BenchmarkWrite -benchtime 3000x -count $(BENCH_STORE_COUNT) -benchmem .
+
+# The viewer's screenshots in docs/ (shown in the README and docs/VIEWER.md):
+# the browser test runs the example crew through the collector into the
+# embedded store, serves it with `crewtrace ui` and checks every page in
+# chromium; with CREWTRACE_SCREENSHOT_DIR set it writes its screenshots of
+# the three pages there. Not part of `test` (the test runs there, writing its
+# screenshots to its own temporary directory).
+## screenshots: regenerate docs/viewer-*.png from a real run (needs chromium).
+screenshots:
+	@cd e2e && CREWTRACE_BUILD_DIR=$(abspath $(BUILD)) CREWTRACE_SCREENSHOT_DIR=$(abspath docs) $(GO) test -count=1 -run '^TestViewerInABrowser$$' .

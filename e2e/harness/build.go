@@ -72,6 +72,13 @@ func BuildCrew(ctx context.Context, root, dir string, log io.Writer) (string, er
 	return out, goBuild(ctx, log, "crew", root, workspaceEnv(root), out, "./examples/crew")
 }
 
+// BuildCrewtrace builds cmd/crewtrace (the viewer and the terminal
+// commands) into dir/crewtrace.
+func BuildCrewtrace(ctx context.Context, root, dir string, log io.Writer) (string, error) {
+	out := filepath.Join(dir, "crewtrace")
+	return out, goBuild(ctx, log, "crewtrace", root, workspaceEnv(root), out, "./cmd/crewtrace")
+}
+
 // BuildExample builds the program examples/<name> into dir/<name> (the
 // README's program is examples/readme).
 func BuildExample(ctx context.Context, root, dir string, log io.Writer, name string) (string, error) {
