@@ -10,7 +10,7 @@ GO ?= go
 RACE ?= -race
 TESTFLAGS ?=
 
-.PHONY: test fmt-check vet unit check-work tidy modules demo e2e e2e-build fuzz-short load work-sum tree-check rules-test bench-store screenshots
+.PHONY: test fmt-check vet unit check-work tidy modules demo e2e e2e-build fuzz-short load work-sum tree-check rules-test bench-store screenshots bench-viewer
 
 ## test: everything CI checks — formatting, go.work, vet, and race tests in every module
 ## (the e2e module runs the collector, Jaeger and the example crew as processes),
@@ -171,3 +171,11 @@ bench-store:
 ## screenshots: regenerate docs/viewer-*.png from a real run (needs chromium).
 screenshots:
 	@cd e2e && CREWTRACE_BUILD_DIR=$(abspath $(BUILD)) CREWTRACE_SCREENSHOT_DIR=$(abspath docs) $(GO) test -count=1 -run '^TestViewerInABrowser$$' .
+
+# Viewer benchmarks: the server time of each page and API answer on a store of
+# 100,000 generated sessions, SQLite and PostgreSQL (pgtest), beside the store
+# call behind it in the same run. Not part of `test`. BENCH_STORE_SESSIONS
+# and BENCH_STORE_COUNT apply here too.
+## bench-viewer: viewer page latencies on 100,000 sessions, both dialects (minutes).
+bench-viewer:
+	@cd cmd/crewtrace/internal/viewer && CREWTRACE_BENCH_SESSIONS=$(BENCH_STORE_SESSIONS) $(GO) test -run '^$$' -bench BenchmarkPages -benchtime 100x -count $(BENCH_STORE_COUNT) -timeout 60m .
