@@ -177,6 +177,12 @@ func TestViewerInABrowser(t *testing.T) {
 			detail := run(t, b, chromedp.Text(chromedp.CSS(`section.detail:not([hidden])`)))
 			assert.Contains(t, detail, "model")
 			assert.Contains(t, detail, "tokens")
+			// And every attribute, which the viewer reads from Jaeger.
+			_, err := chromedp.Run(b, chromedp.Poll[bool](`document.querySelector("section.detail:not([hidden]) .jaeger-attrs.loaded") !== null`,
+				chromedp.WithPollingTimeout(20*time.Second)))
+			require.NoError(t, err, "the span's attributes from Jaeger")
+			keys := run(t, b, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("section.detail:not([hidden]) .jaeger-attrs dt")).map(e => e.textContent)`))
+			assert.Contains(t, keys, "gen_ai.request.model")
 		}
 	})
 
@@ -272,6 +278,18 @@ func TestViewerInABrowser(t *testing.T) {
 		enc.SetEscapeHTML(false)
 		require.NoError(t, enc.Encode(injection))
 		assert.Equal(t, "payload="+strings.TrimSpace(lit.String()), action[5], "params, as JSON literals")
+		// The agent span's attributes, from Jaeger, through the page's script.
+		do(t, b, chromedp.Click(chromedp.CSS(`#waterfall g.k-agent`)))
+		_, err = chromedp.Run(b, chromedp.Poll[bool](`document.querySelector("section.detail:not([hidden]) .jaeger-attrs.loaded") !== null`,
+			chromedp.WithPollingTimeout(20*time.Second)))
+		require.NoError(t, err, "the agent span's attributes from Jaeger")
+		agentName := run(t, b, chromedp.Evaluate[string](`(() => {
+			const dts = Array.from(document.querySelectorAll("section.detail:not([hidden]) .jaeger-attrs dt"));
+			const dt = dts.find(e => e.textContent === "gen_ai.agent.name");
+			return dt ? dt.nextElementSibling.textContent : "";
+		})()`))
+		assert.Equal(t, injection, agentName)
+		checkNoScriptRan(t, b)
 		// And the overview's failure reasons.
 		do(t, b, chromedp.Navigate(base+"overview?range=1h"), chromedp.WaitReady(chromedp.CSS("#reasons")))
 		reasons := run(t, b, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#reasons tbody td:first-child")).map(e => e.textContent)`))

@@ -227,8 +227,10 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, ErrBadQuery), errors.Is(err, store.ErrBadCursor), errors.Is(err, store.ErrInvalidQuery):
 		return http.StatusBadRequest
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, ErrNoJaeger), errors.Is(err, ErrNotInJaeger):
 		return http.StatusNotFound
+	case errors.Is(err, errJaeger):
+		return http.StatusBadGateway
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
 	}

@@ -33,6 +33,8 @@ type sessionView struct {
 	Traces    []traceView
 	WF        waterfall
 	Events    []eventView
+	// Jaeger is true when span details can ask Jaeger for all attributes.
+	Jaeger bool
 }
 
 type traceView struct {
@@ -58,17 +60,18 @@ type tick struct {
 
 type wfRow struct {
 	// I is the row's index: the detail panel is #span-<I>.
-	I      int
-	ID     string
-	Kind   string
-	Label  string
-	Name   string
-	Y, TY  int
-	X, W   float64
-	Err    bool
-	Marks  []mark
-	Detail []kv
-	Events []eventView
+	I       int
+	ID      string
+	TraceID string
+	Kind    string
+	Label   string
+	Name    string
+	Y, TY   int
+	X, W    float64
+	Err     bool
+	Marks   []mark
+	Detail  []kv
+	Events  []eventView
 }
 
 type mark struct {
@@ -91,7 +94,7 @@ type eventView struct {
 }
 
 func (v *Viewer) sessionView(s *store.Session) sessionView {
-	sv := sessionView{Title: "Session " + cut(s.Name, 60), S: sessionJSON(s.Summary)}
+	sv := sessionView{Title: "Session " + cut(s.Name, 60), S: sessionJSON(s.Summary), Jaeger: v.cfg.JaegerURL != ""}
 	sv.Summary = fmt.Sprintf("%s | %d LLM calls | %d tools | %d actions | %d errors | %d tokens",
 		fmtDuration(s.DurationMs), s.LLMCalls, s.ToolCalls, s.Actions, s.Errors, s.Tokens.Total)
 	n := s.EventsRecorded + s.EventsRefused
@@ -137,7 +140,7 @@ func (v *Viewer) sessionView(s *store.Session) sessionView {
 		off := rec.StartTime.Sub(start).Microseconds()
 		for _, o := range treeOrder(rec.Spans) {
 			sp := rec.Spans[o.i]
-			row := wfRow{I: len(sv.WF.Rows), ID: sp.ID, Kind: sp.Kind, Name: sp.Name, Err: sp.Error,
+			row := wfRow{I: len(sv.WF.Rows), ID: sp.ID, TraceID: rec.TraceID, Kind: sp.Kind, Name: sp.Name, Err: sp.Error,
 				Label: strings.Repeat("  ", min(o.depth, 8)) + cut(sp.Name, wfLabelN)}
 			row.Y = wfTop + row.I*wfRowH
 			row.TY = row.Y + 15

@@ -104,6 +104,7 @@ func New(cfg Config) (*Viewer, error) {
 	mux.HandleFunc("GET /api/sessions", v.apiSessions)
 	mux.HandleFunc("GET /api/sessions/{id...}", v.apiSession)
 	mux.HandleFunc("GET /api/overview", v.apiOverview)
+	mux.HandleFunc("GET /api/traces/{trace}/spans/{span}", v.apiSpanAttributes)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	v.handler = mux
 	return v, nil

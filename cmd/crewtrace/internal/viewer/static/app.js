@@ -16,11 +16,53 @@ function initWaterfall() {
     g.classList.add("selected");
     d.hidden = false;
     current = d;
+    const attrs = d.querySelector(".jaeger-attrs");
+    if (attrs && !attrs.dataset.loaded) {
+      attrs.dataset.loaded = "1";
+      loadAttributes(attrs);
+    }
   }
   wf.querySelectorAll("g.span").forEach((g) => {
     g.addEventListener("click", () => show(g));
     g.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); show(g); } });
   });
+}
+
+// Fills a span's detail with all its attributes and events, which the viewer
+// reads from Jaeger on the page's behalf.
+async function loadAttributes(box) {
+  const note = box.querySelector(".note");
+  function text(v) { return typeof v === "string" ? v : JSON.stringify(v); }
+  function list(kvs) {
+    const dl = document.createElement("dl");
+    kvs.forEach((kv) => {
+      const dt = document.createElement("dt");
+      dt.textContent = kv.key;
+      const dd = document.createElement("dd");
+      dd.textContent = text(kv.value);
+      dl.appendChild(dt);
+      dl.appendChild(dd);
+    });
+    return dl;
+  }
+  try {
+    const res = await fetch("/api/traces/" + encodeURIComponent(box.dataset.trace) + "/spans/" + encodeURIComponent(box.dataset.span),
+      { credentials: "same-origin", headers: { Accept: "application/json" } });
+    const data = await res.json();
+    if (!res.ok) throw new Error(data.error || res.statusText);
+    note.remove();
+    box.appendChild(list(data.attributes));
+    data.events.forEach((ev) => {
+      const h = document.createElement("h5");
+      h.textContent = "event at " + ev.time;
+      box.appendChild(h);
+      box.appendChild(list(ev.attributes));
+    });
+    box.classList.add("loaded");
+  } catch (e) {
+    note.textContent = "Jaeger did not answer: " + e.message;
+    box.classList.add("failed");
+  }
 }
 
 // Sessions page: poll the API with the page's filters and put sessions that
