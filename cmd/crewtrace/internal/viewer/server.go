@@ -133,9 +133,12 @@ func (v *Viewer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if !strings.HasPrefix(r.URL.Path, "/api/") {
 				// Take the token out of the address bar (and history).
 				q.Del("token")
-				u := *r.URL
-				u.RawQuery = q.Encode()
-				http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
+				// One leading slash: "//host/…" would send the browser to another host.
+				to := "/" + strings.TrimLeft(r.URL.EscapedPath(), "/")
+				if len(q) > 0 {
+					to += "?" + q.Encode()
+				}
+				http.Redirect(w, r, to, http.StatusSeeOther)
 				return
 			}
 		} else if !v.authorized(r) {

@@ -250,6 +250,8 @@ func TestTokenIsRequiredOnEveryRequest(t *testing.T) {
 	assert.True(t, c[0].HttpOnly)
 	assert.Equal(t, http.SameSiteStrictMode, c[0].SameSite)
 	assert.Equal(t, http.StatusOK, get(v, "/api/sessions?token="+tok).Code)
+	w = get(v, "//evil.example/x?token="+tok)
+	assert.Equal(t, "/evil.example/x", w.Header().Get("Location"), "never a redirect to another host")
 }
 
 func TestWithoutATokenOnlyLoopbackHostsAreServed(t *testing.T) {
