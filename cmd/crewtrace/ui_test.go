@@ -19,6 +19,7 @@ import (
 
 	"github.com/crewtrace/crewtrace/record"
 	"github.com/crewtrace/crewtrace/store"
+	"github.com/crewtrace/crewtrace/store/pgtest"
 	"github.com/crewtrace/crewtrace/store/storetest"
 )
 
@@ -83,6 +84,43 @@ func TestUIPrintsItsURLAndServesTheAPI(t *testing.T) {
 	}
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&l))
 	assert.Len(t, l.Sessions, 30)
+}
+
+func TestUIServesAPostgreSQLStore(t *testing.T) {
+	srv, err := pgtest.Start()
+	require.NoError(t, err, "PostgreSQL's server binaries (Debian's postgresql package)")
+	t.Cleanup(func() { _ = srv.Close() })
+	dsn := srv.DSN(srv.NewDatabase(t))
+	st, err := store.Open(context.Background(), dsn)
+	require.NoError(t, err)
+	gen := storetest.NewGenerator(5)
+	var batch []record.Encoded
+	for i := range 12 {
+		for _, r := range gen.Session(i) {
+			e, err := record.Encode(r)
+			require.NoError(t, err)
+			batch = append(batch, e)
+		}
+	}
+	require.NoError(t, st.Write(context.Background(), batch))
+	require.NoError(t, st.Close())
+
+	u := startUI(t, nil, "--store", dsn, "--listen", "127.0.0.1:0")
+	res, err := http.Get(u + "api/sessions")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	var l struct {
+		Sessions []struct {
+			URL string `json:"url"`
+		} `json:"sessions"`
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&l))
+	require.Len(t, l.Sessions, 12)
+	page, err := http.Get(strings.TrimSuffix(u, "/") + l.Sessions[0].URL)
+	require.NoError(t, err)
+	page.Body.Close()
+	assert.Equal(t, http.StatusOK, page.StatusCode)
 }
 
 func TestUIWithATokenPrintsItInTheURLAndRequiresIt(t *testing.T) {
