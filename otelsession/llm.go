@@ -44,10 +44,20 @@ type LLMResponse struct {
 	// the input tokens written to the provider's cache (part of
 	// InputTokens), recorded when > 0.
 	CacheCreationInputTokens int
+	// CacheCreation1hInputTokens is the part of CacheCreationInputTokens
+	// written with a one-hour cache lifetime
+	// (crewtrace.usage.cache_creation_1h.input_tokens; Anthropic prices it
+	// apart), recorded when > 0.
+	CacheCreation1hInputTokens int
 	// ReasoningOutputTokens is gen_ai.usage.reasoning.output_tokens, the
 	// output tokens spent on reasoning (part of OutputTokens), recorded
 	// when > 0.
 	ReasoningOutputTokens int
+	// CostUSD is the call's cost in US dollars as the provider reported it
+	// (crewtrace.usage.cost), recorded when > 0. The session exporter uses
+	// it instead of its price table. Leave it 0 unless the provider or a
+	// gateway states the cost: the exporter prices every call itself.
+	CostUSD float64
 	// FinishReasons is gen_ai.response.finish_reasons.
 	FinishReasons []string
 	// Completion is content: recorded as gen_ai.output.messages only when
@@ -140,6 +150,12 @@ func (c *LLMCall) End(resp LLMResponse, err error) {
 	}
 	if resp.CacheCreationInputTokens > 0 {
 		attrs = append(attrs, semconv.CacheCreationInputTokensKey.Int(resp.CacheCreationInputTokens))
+	}
+	if resp.CacheCreation1hInputTokens > 0 {
+		attrs = append(attrs, semconv.CacheCreation1hInputTokensKey.Int(resp.CacheCreation1hInputTokens))
+	}
+	if resp.CostUSD > 0 {
+		attrs = append(attrs, semconv.UsageCostKey.Float64(resp.CostUSD))
 	}
 	if resp.ReasoningOutputTokens > 0 {
 		attrs = append(attrs, semconv.ReasoningOutputTokensKey.Int(resp.ReasoningOutputTokens))
