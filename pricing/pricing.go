@@ -168,7 +168,10 @@ func Load(file string) (*Table, error) {
 // Every entry is checked; the error names each invalid one (by index,
 // provider and model) and the file.
 func Parse(doc []byte, name string) (*Table, error) {
-	var d document
+	var d struct {
+		Version string            `json:"version"`
+		Models  []json.RawMessage `json:"models"`
+	}
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
@@ -179,11 +182,21 @@ func Parse(doc []byte, name string) (*Table, error) {
 	}
 	var errs []error
 	entries := make([]*Entry, 0, len(d.Models))
-	for i := range d.Models {
-		e := &d.Models[i]
-		if err := e.init(); err != nil {
-			errs = append(errs, fmt.Errorf("%w: %s: models[%d] (provider %q, model %q): %w",
-				ErrInvalidTable, name, i, e.Provider, e.Model, err))
+	for i, raw := range d.Models {
+		e := &Entry{}
+		// Strictly, so that a misspelt key is an error naming its entry;
+		// the names for the message are read leniently first.
+		_ = json.Unmarshal(raw, e)
+		named := fmt.Errorf("%w: %s: models[%d] (provider %q, model %q)", ErrInvalidTable, name, i, e.Provider, e.Model)
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		*e = Entry{}
+		err := dec.Decode(e)
+		if err == nil {
+			err = e.init()
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", named, err))
 			continue
 		}
 		entries = append(entries, e)

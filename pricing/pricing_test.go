@@ -199,7 +199,8 @@ func TestBadTablesNameTheEntry(t *testing.T) {
 		{`{"version":"v","models":[{"provider":"p","model":"[","match":"pattern","periods":[{"input":1,"output":1}]}]}`, `pattern`},
 		{`{"version":"v","models":[{"provider":"","model":"m","periods":[{"input":1,"output":1}]}]}`, `provider is empty`},
 		{`{"version":"v","models":[{"provider":"p","model":"m","periods":[{"input":1,"output":1,"tiers":[{"above_input_tokens":0,"input":2}]}]}]}`, `above_input_tokens 0`},
-		{`{"version":"v","models":[{"provider":"p","model":"m","prices":{}}]}`, `unknown field "prices"`},
+		{`{"version":"v","models":[{"provider":"p","model":"m","prices":{}}]}`, `models[0] (provider "p", model "m"): json: unknown field "prices"`},
+		{`{"version":"v","models":[{"provider":"p","model":"m","periods":[{"input":1,"ouptut":1}]}]}`, `models[0] (provider "p", model "m"): json: unknown field "ouptut"`},
 		{`{"models":[]}`, `version is empty`},
 		{`not json`, `invalid character`},
 	} {

@@ -58,6 +58,8 @@ func createDefaultConfig() component.Config {
 		// Client values are bounded by default: any OTLP client writes them.
 		MaxAttributeBytes: defaultMaxAttrBytes,
 		MaxEventsPerSpan:  defaultMaxEvents,
+		// Every call is priced from the embedded table unless turned off.
+		Pricing: PricingConfig{Enabled: true},
 		// Sink sections are off until present; these are their defaults.
 		File: configoptional.Default(sink.FileConfig{
 			Path:          defaultFilePath,

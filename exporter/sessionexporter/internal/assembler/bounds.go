@@ -163,7 +163,7 @@ func addTokens(a, b int64) int64 {
 // out; the heap a buffered span costs is measured against this figure by
 // BenchmarkBufferedMemory.
 const (
-	sizeSpan    = 152 // span
+	sizeSpan    = 160 // span
 	sizeEvent   = 136 // event
 	sizeParam   = 32  // param
 	sizeRoot    = 88  // root
