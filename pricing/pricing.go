@@ -583,3 +583,32 @@ func (t *Table) Price(provider, model string, at time.Time, u Usage) (float64, e
 	}
 	return e.Cost(u, at)
 }
+
+// CostOfCalls prices calls calls whose summed usage is u, each taken as
+// the average call (u / calls) for the choice of long-context tier: exact
+// when the calls fall in the same tier. This is how stored per-model
+// totals are repriced (the store keeps no per-call tokens).
+func (e *Entry) CostOfCalls(u Usage, calls int64, at time.Time) (float64, error) {
+	if calls <= 1 {
+		return e.Cost(u, at)
+	}
+	p := e.Period(at)
+	avg := u.Input / calls
+	var tier *Tier
+	for i := len(p.Tiers) - 1; i >= 0; i-- {
+		if avg > p.Tiers[i].AboveInputTokens {
+			tier = &p.Tiers[i]
+			break
+		}
+	}
+	// Price the totals with the tier the average call falls in: a copy of
+	// the entry whose period has that tier's prices and no tiers.
+	one := *e
+	q := *p
+	if tier != nil {
+		q.Prices = q.Prices.with(&tier.Prices)
+	}
+	q.Tiers, q.from = nil, time.Time{}
+	one.Periods = []Period{q}
+	return one.Cost(u, at)
+}

@@ -258,3 +258,21 @@ func TestCleanUsage(t *testing.T) {
 func TestErrorsAreDistinct(t *testing.T) {
 	assert.False(t, errors.Is(ErrUnknownModel, ErrMissingPrice))
 }
+
+// CostOfCalls prices summed usage with the tier of the average call:
+// two calls of 300,000 input tokens each to gemini-2.5-pro are both in the
+// > 200K tier: 600,000 × $2.50 + 2,000 × $15 = $1.53; two of 100,000 are
+// not: 200,000 × $1.25 + 2,000 × $10 = $0.27.
+func TestCostOfCallsUsesTheAverageCallsTier(t *testing.T) {
+	e, ok := Default().Match("gcp.gemini", "gemini-2.5-pro")
+	require.True(t, ok)
+	got, err := e.CostOfCalls(Usage{Input: 600_000, Output: 2_000}, 2, day)
+	require.NoError(t, err)
+	assert.InDelta(t, 1.53, got, 1e-12)
+	got, err = e.CostOfCalls(Usage{Input: 200_000, Output: 2_000}, 2, day)
+	require.NoError(t, err)
+	assert.InDelta(t, 0.27, got, 1e-12)
+	one, err := e.CostOfCalls(Usage{Input: 300_000, Output: 1_000}, 1, day)
+	require.NoError(t, err)
+	assert.InDelta(t, 0.765, one, 1e-12)
+}
