@@ -62,6 +62,16 @@ func TestGoldenCosts(t *testing.T) {
 			Usage{Input: 1_000_000, Output: 100_000}, 2.25},
 		// Dated names price as their family: 1,000 × $0.25 + 1,000 × $2.
 		{"dated OpenAI name", "openai", "gpt-5-mini-2025-08-07", day, Usage{Input: 1_000, Output: 1_000}, 0.00225},
+		// Claude Haiku 5.5 up to 100,000 prompt tokens: 80,000 uncached ×
+		// $0.10 + 20,000 5-minute writes × $0.125 + 1,000 × $0.50
+		// = $0.008 + $0.0025 + $0.0005
+		{"prompt-length tier, below", "anthropic", "claude-haiku-5-5", day,
+			Usage{Input: 100_000, CacheWrite: 20_000, Output: 1_000}, 0.011},
+		// Over 100,000: every token at the tier's prices, 150,000 × $0.50 + 1,000 × $2.50.
+		{"prompt-length tier, above", "anthropic", "claude-haiku-5-5", day,
+			Usage{Input: 150_000, Output: 1_000}, 0.0775},
+		// A dated Anthropic name: 1,000 × $5 + 1,000 × $25.
+		{"dated Anthropic name", "anthropic", "claude-opus-4-7-20260416", day, Usage{Input: 1_000, Output: 1_000}, 0.03},
 		// DeepSeek's cache hit: 600 × $0.27 + 400 × $0.07 + 100 × $1.10
 		{"deepseek cache hit", "deepseek", "deepseek-chat", day, Usage{Input: 1_000, CacheRead: 400, Output: 100}, 0.0003},
 	} {
@@ -99,7 +109,8 @@ func TestMatchFamilies(t *testing.T) {
 		"claude-3-7-sonnet-latest":   "claude-3-7-sonnet",
 		"claude-opus-4-1-20250805":   "claude-opus-4-1",
 		"CLAUDE-HAIKU-4-5":           "claude-haiku-4-5",
-		"claude-opus-4-7":            "", // a new model is not its neighbour
+		"claude-opus-4-7":            "claude-opus-4-7", // not its neighbour claude-opus-4
+		"claude-opus-4-9":            "",                // a model the table lacks is not its neighbour
 		"claude-sonnet-4-5-extended": "",
 	} {
 		e, ok := tab.Match("anthropic", model)
@@ -234,7 +245,7 @@ func TestDefaultTableDocumented(t *testing.T) {
 		assert.NoError(t, err, "%s: checked", e.Model)
 		providers[e.Provider]++
 	}
-	assert.GreaterOrEqual(t, len(tab.Entries()), 35)
+	assert.GreaterOrEqual(t, len(tab.Entries()), 40)
 	for _, p := range []string{"openai", "anthropic", "gcp.gemini", "deepseek"} {
 		assert.Positive(t, providers[p], p)
 	}
