@@ -2,6 +2,7 @@ package otelsession
 
 import (
 	"context"
+	"time"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -75,6 +76,10 @@ type LLMCall struct {
 	// cover the usual response; a response with cache or reasoning token
 	// counts on top spills to the heap.
 	end [6]attribute.KeyValue
+	// The request's provider and model and the call's start, kept for the
+	// session's summary only (see WithSummary).
+	provider, model string
+	start           time.Time
 }
 
 // StartLLMCall starts an LLM call span ("<operation> <model>", SpanKind
@@ -117,6 +122,10 @@ func StartLLMCall(ctx context.Context, req LLMRequest) (context.Context, *LLMCal
 	if !s.track(&c.child) { // End ran since the check above
 		c.endStillRunning(StillRunningReason)
 		return ctx0, nil, ErrSessionEnded
+	}
+	if s.sum != nil {
+		c.provider, c.model, c.start = req.Provider, req.Model, time.Now()
+		s.sum.add(&s.sum.llm)
 	}
 	return ctx, c, nil
 }
@@ -173,6 +182,9 @@ func (c *LLMCall) End(resp LLMResponse, err error) {
 		setError(c.span, err)
 	}
 	c.span.End()
+	if c.sess.sum != nil {
+		c.sess.sum.llmEnded(c.provider, c.model, c.start, resp, err)
+	}
 }
 
 // SetAttributes adds attributes to the call's span, for what LLMRequest and
