@@ -117,6 +117,7 @@ FUZZ_TARGETS := \
 	exporter/sessionexporter:./internal/dialect:FuzzRead \
 	.:./record:FuzzEncoderMatchesEncodingJSON \
 	.:./record:FuzzDecode \
+	.:./pricing:FuzzMatch \
 	exporter/sessionexporter:./internal/sink:FuzzRetryAfter
 
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline

@@ -136,6 +136,9 @@ func (a *Agent) End(err error) {
 	s.mu.Unlock()
 	if err != nil {
 		setError(a.span, err)
+		if s.sum != nil {
+			s.sum.add(&s.sum.errors)
+		}
 	}
 	a.span.End()
 }

@@ -1,10 +1,13 @@
 package otelsession
 
 import (
+	"log/slog"
+
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/crewtrace/crewtrace/pricing"
 	"github.com/crewtrace/crewtrace/semconv"
 )
 
@@ -27,6 +30,11 @@ type config struct {
 	hasID      bool
 	link       trace.SpanContext
 	maxContent int
+
+	// The summary (summary.go): off without a logger.
+	summary      *slog.Logger
+	traceURLBase string
+	prices       *pricing.Table
 }
 
 // Option configures a session started with [Start].

@@ -182,6 +182,14 @@ func record(ctx context.Context, ev Event, params []Param, err error) error {
 		span.AddEvent(semconv.ExceptionEventName, opts...)
 	}
 	s.inst.eventRecorded(kind)
+	if s.sum != nil {
+		switch kind {
+		case KindAction:
+			s.sum.add(&s.sum.actions)
+		case KindError:
+			s.sum.add(&s.sum.errors)
+		}
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package otelsession
 
 import (
 	"context"
+	"time"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -44,10 +45,20 @@ type LLMResponse struct {
 	// the input tokens written to the provider's cache (part of
 	// InputTokens), recorded when > 0.
 	CacheCreationInputTokens int
+	// CacheCreation1hInputTokens is the part of CacheCreationInputTokens
+	// written with a one-hour cache lifetime
+	// (crewtrace.usage.cache_creation_1h.input_tokens; Anthropic prices it
+	// apart), recorded when > 0.
+	CacheCreation1hInputTokens int
 	// ReasoningOutputTokens is gen_ai.usage.reasoning.output_tokens, the
 	// output tokens spent on reasoning (part of OutputTokens), recorded
 	// when > 0.
 	ReasoningOutputTokens int
+	// CostUSD is the call's cost in US dollars as the provider reported it
+	// (crewtrace.usage.cost), recorded when > 0. The session exporter uses
+	// it instead of its price table. Leave it 0 unless the provider or a
+	// gateway states the cost: the exporter prices every call itself.
+	CostUSD float64
 	// FinishReasons is gen_ai.response.finish_reasons.
 	FinishReasons []string
 	// Completion is content: recorded as gen_ai.output.messages only when
@@ -65,6 +76,10 @@ type LLMCall struct {
 	// cover the usual response; a response with cache or reasoning token
 	// counts on top spills to the heap.
 	end [6]attribute.KeyValue
+	// The request's provider and model and the call's start, kept for the
+	// session's summary only (see WithSummary).
+	provider, model string
+	start           time.Time
 }
 
 // StartLLMCall starts an LLM call span ("<operation> <model>", SpanKind
@@ -108,6 +123,10 @@ func StartLLMCall(ctx context.Context, req LLMRequest) (context.Context, *LLMCal
 		c.endStillRunning(StillRunningReason)
 		return ctx0, nil, ErrSessionEnded
 	}
+	if s.sum != nil {
+		c.provider, c.model, c.start = req.Provider, req.Model, time.Now()
+		s.sum.add(&s.sum.llm)
+	}
 	return ctx, c, nil
 }
 
@@ -141,6 +160,12 @@ func (c *LLMCall) End(resp LLMResponse, err error) {
 	if resp.CacheCreationInputTokens > 0 {
 		attrs = append(attrs, semconv.CacheCreationInputTokensKey.Int(resp.CacheCreationInputTokens))
 	}
+	if resp.CacheCreation1hInputTokens > 0 {
+		attrs = append(attrs, semconv.CacheCreation1hInputTokensKey.Int(resp.CacheCreation1hInputTokens))
+	}
+	if resp.CostUSD > 0 {
+		attrs = append(attrs, semconv.UsageCostKey.Float64(resp.CostUSD))
+	}
 	if resp.ReasoningOutputTokens > 0 {
 		attrs = append(attrs, semconv.ReasoningOutputTokensKey.Int(resp.ReasoningOutputTokens))
 	}
@@ -157,6 +182,9 @@ func (c *LLMCall) End(resp LLMResponse, err error) {
 		setError(c.span, err)
 	}
 	c.span.End()
+	if c.sess.sum != nil {
+		c.sess.sum.llmEnded(c.provider, c.model, c.start, resp, err)
+	}
 }
 
 // SetAttributes adds attributes to the call's span, for what LLMRequest and

@@ -87,6 +87,10 @@ type Session struct {
 
 	// Links in the registry of open sessions, guarded by registry.mu.
 	prev, next *Session
+
+	// sum holds the totals of the end-of-session summary; nil without
+	// WithSummary.
+	sum *summary
 }
 
 // scope is what a context carries: the session and the current agent.
@@ -175,6 +179,7 @@ func Start(ctx context.Context, opts ...Option) (context.Context, *Session) {
 		mp:         c.mp,
 		inst:       instrumentsFor(c.mp),
 		maxContent: c.maxContent,
+		sum:        newSummary(c),
 	}
 	s.id = s.idBuf.format(c.id)
 	sb := getScratch()
@@ -310,7 +315,11 @@ func (s *Session) end(state EndState, reason, childReason string) error {
 	}
 	s.span.End()
 	registry.remove(s)
-	s.inst.sessionEnded(s.attrs, state, time.Since(s.start))
+	d := time.Since(s.start)
+	s.inst.sessionEnded(s.attrs, state, d)
+	if s.sum != nil {
+		s.sum.emit(s, state, d)
+	}
 	return nil
 }
 

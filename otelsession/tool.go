@@ -59,6 +59,9 @@ func StartToolCall(ctx context.Context, name string, opts ...ToolOption) (contex
 		t.endStillRunning(StillRunningReason)
 		return ctx0, nil, ErrSessionEnded
 	}
+	if s.sum != nil {
+		s.sum.add(&s.sum.tools)
+	}
 	return ctx, t, nil
 }
 
@@ -76,6 +79,9 @@ func (t *ToolCall) End(result string, err error) {
 	}
 	if err != nil {
 		setError(t.span, err)
+		if t.sess.sum != nil {
+			t.sess.sum.add(&t.sess.sum.errors)
+		}
 	}
 	t.span.End()
 }

@@ -71,10 +71,20 @@ func (e *Encoder) Encode(r *Record) ([]byte, error) {
 	b = appendCounts(b, &r.Counts)
 	b = appendKey(b, "tokens")
 	b = appendTokens(b, &r.Tokens)
+	if r.Cost != nil {
+		b = appendKey(b, "cost")
+		if b, err = appendCost(b, r.Cost); err != nil {
+			return nil, e.fail(r, err)
+		}
+	}
 	b = appendKey(b, "agents")
-	b = appendAgents(b, r.Agents)
+	if b, err = appendAgents(b, r.Agents); err != nil {
+		return nil, e.fail(r, err)
+	}
 	b = appendKey(b, "models")
-	b = appendModels(b, r.Models)
+	if b, err = appendModels(b, r.Models); err != nil {
+		return nil, e.fail(r, err)
+	}
 	b = appendKey(b, "tools")
 	b = appendTools(b, r.Tools)
 	b = appendKey(b, "events")
@@ -163,13 +173,43 @@ func appendTokens(b []byte, t *Tokens) []byte {
 	b = strconv.AppendInt(b, t.CacheWrite, 10)
 	b = appendKey(b, "reasoning")
 	b = strconv.AppendInt(b, t.Reasoning, 10)
+	if t.CacheWrite1h != 0 {
+		b = appendKey(b, "cache_write_1h")
+		b = strconv.AppendInt(b, t.CacheWrite1h, 10)
+	}
 	return append(b, '}')
 }
 
-func appendModels(b []byte, ms []Model) []byte {
-	if ms == nil {
-		return append(b, "null"...)
+func appendCost(b []byte, c *Cost) ([]byte, error) {
+	var err error
+	b = append(b, `{"usd":`...)
+	if b, err = appendFloat(b, c.USD); err != nil {
+		return nil, err
 	}
+	b = appendOptString(b, "currency", c.Currency)
+	b = appendOptString(b, "price_table", c.PriceTable)
+	b = appendKey(b, "priced_calls")
+	b = strconv.AppendInt(b, int64(c.PricedCalls), 10)
+	b = appendKey(b, "reported_calls")
+	b = strconv.AppendInt(b, int64(c.ReportedCalls), 10)
+	b = appendKey(b, "reported_usd")
+	if b, err = appendFloat(b, c.ReportedUSD); err != nil {
+		return nil, err
+	}
+	b = appendKey(b, "unpriced_calls")
+	b = strconv.AppendInt(b, int64(c.UnpricedCalls), 10)
+	if len(c.UnpricedModels) > 0 {
+		b = appendKey(b, "unpriced_models")
+		b = appendStrings(b, c.UnpricedModels)
+	}
+	return append(b, '}'), nil
+}
+
+func appendModels(b []byte, ms []Model) ([]byte, error) {
+	if ms == nil {
+		return append(b, "null"...), nil
+	}
+	var err error
 	b = append(b, '[')
 	for i := range ms {
 		m := &ms[i]
@@ -184,9 +224,15 @@ func appendModels(b []byte, ms []Model) []byte {
 		b = strconv.AppendInt(b, int64(m.LLMCalls), 10)
 		b = appendKey(b, "tokens")
 		b = appendTokens(b, &m.Tokens)
+		if m.Cost != nil {
+			b = appendKey(b, "cost")
+			if b, err = appendCost(b, m.Cost); err != nil {
+				return nil, err
+			}
+		}
 		b = append(b, '}')
 	}
-	return append(b, ']')
+	return append(b, ']'), nil
 }
 
 func appendTools(b []byte, ts []Tool) []byte {
@@ -256,10 +302,11 @@ func appendSpans(b []byte, ss []Span) []byte {
 	return append(b, ']')
 }
 
-func appendAgents(b []byte, as []Agent) []byte {
+func appendAgents(b []byte, as []Agent) ([]byte, error) {
 	if as == nil {
-		return append(b, "null"...)
+		return append(b, "null"...), nil
 	}
+	var err error
 	b = append(b, '[')
 	for i := range as {
 		a := &as[i]
@@ -278,11 +325,17 @@ func appendAgents(b []byte, as []Agent) []byte {
 		b = strconv.AppendInt(b, int64(a.ToolCalls), 10)
 		b = appendKey(b, "tokens")
 		b = appendTokens(b, &a.Tokens)
+		if a.Cost != nil {
+			b = appendKey(b, "cost")
+			if b, err = appendCost(b, a.Cost); err != nil {
+				return nil, err
+			}
+		}
 		b = appendKey(b, "errors")
 		b = strconv.AppendInt(b, int64(a.Errors), 10)
 		b = append(b, '}')
 	}
-	return append(b, ']')
+	return append(b, ']'), nil
 }
 
 func (e *Encoder) appendEvents(b []byte, evs []Event) ([]byte, error) {

@@ -27,8 +27,10 @@ import (
 //   - 2: error_count removed; counts.errors holds the same number. Added:
 //     source; tokens.cache_read, cache_write and reasoning (in every tokens
 //     object); models; tools; the optional truncated object. A version 2
-//     record without them reads them as zero and empty. Added later within
-//     version 2, optional: events_refused, spans and truncated.spans.
+//     record without them reads them as zero and empty. Also added within
+//     version 2 (optional, omitted when empty): events_refused, spans and
+//     truncated.spans; cost on the record, on each agent and each model;
+//     tokens.cache_write_1h.
 const SchemaVersion = 2
 
 // Flush reasons: why a record was emitted when it was.
@@ -96,6 +98,9 @@ type Record struct {
 	Counts Counts `json:"counts"`
 	// Tokens totals token usage over all LLM spans.
 	Tokens Tokens `json:"tokens"`
+	// Cost totals the cost of the LLM calls (see Cost); nil (omitted) when
+	// the exporter prices nothing (pricing off).
+	Cost *Cost `json:"cost,omitempty"`
 	// Agents lists the session's agents in order of first start.
 	Agents []Agent `json:"agents"`
 	// Models lists the models the LLM calls used, in order of first
@@ -217,7 +222,45 @@ type Tokens struct {
 	CacheWrite int64 `json:"cache_write"`
 	// Reasoning is the part of Output spent on reasoning.
 	Reasoning int64 `json:"reasoning"`
+	// CacheWrite1h is the part of CacheWrite written with a one-hour cache
+	// lifetime (priced apart by Anthropic); omitted when 0.
+	CacheWrite1h int64 `json:"cache_write_1h,omitempty"`
 }
+
+// Currency is the currency of every cost: US dollars.
+const Currency = "USD"
+
+// Cost is the cost of a set of LLM calls (a session's, an agent's, a
+// model's). Each call is priced once, where its span passes the exporter: a
+// cost the span reports (crewtrace.usage.cost, gen_ai.usage.cost, Langfuse's
+// cost details) is taken as is; otherwise the exporter's price table prices
+// its tokens at the call's start time; a call the table cannot price (an
+// unknown model, a price the table lacks) is counted as unpriced and adds
+// nothing: USD is then a lower bound, never a silent $0.
+type Cost struct {
+	// USD is the total, in US dollars: ReportedUSD plus the priced calls' cost.
+	USD float64 `json:"usd"`
+	// Currency is Currency (on the record's cost only).
+	Currency string `json:"currency,omitempty"`
+	// PriceTable is the version of the price table that priced the calls
+	// (on the record's cost only).
+	PriceTable string `json:"price_table,omitempty"`
+	// PricedCalls counts the calls priced from the price table.
+	PricedCalls int `json:"priced_calls"`
+	// ReportedCalls counts the calls whose span reported their cost.
+	ReportedCalls int `json:"reported_calls"`
+	// ReportedUSD is the part of USD the spans reported.
+	ReportedUSD float64 `json:"reported_usd"`
+	// UnpricedCalls counts the calls that are neither: their cost is unknown.
+	UnpricedCalls int `json:"unpriced_calls"`
+	// UnpricedModels names the models of the unpriced calls, as
+	// "provider/model" ("model" without a provider), sorted (on the
+	// record's cost only; calls without a model name are counted, not named).
+	UnpricedModels []string `json:"unpriced_models,omitempty"`
+}
+
+// Complete reports whether every call is priced or reported.
+func (c *Cost) Complete() bool { return c == nil || c.UnpricedCalls == 0 }
 
 // Model is the rollup of the LLM calls that used one model.
 type Model struct {
@@ -229,6 +272,8 @@ type Model struct {
 	LLMCalls int `json:"llm_calls"`
 	// Tokens totals their token usage.
 	Tokens Tokens `json:"tokens"`
+	// Cost totals their cost; nil when pricing is off.
+	Cost *Cost `json:"cost,omitempty"`
 }
 
 // Tool is the rollup of one tool's calls.
@@ -256,6 +301,8 @@ type Agent struct {
 	ToolCalls int `json:"tool_calls"`
 	// Tokens totals the agent's token usage.
 	Tokens Tokens `json:"tokens"`
+	// Cost totals the cost of the agent's LLM calls; nil when pricing is off.
+	Cost *Cost `json:"cost,omitempty"`
 	// Errors counts the agent's errors, as Counts.Errors.
 	Errors int `json:"errors"`
 }

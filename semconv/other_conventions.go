@@ -33,6 +33,11 @@ const (
 	// the GenAI conventions repository's name for
 	// gen_ai.usage.cache_creation.input_tokens.
 	GenAICacheWriteInputTokensKey = attribute.Key("gen_ai.usage.cache_write.input_tokens")
+	// GenAIUsageCostKey is gen_ai.usage.cost, a call's cost in USD: no
+	// GenAI convention defines it, but instrumentations that report a
+	// provider's or gateway's cost write it under this name (LiteLLM's
+	// OpenTelemetry integration, agent frameworks' Langfuse bridges).
+	GenAIUsageCostKey = attribute.Key("gen_ai.usage.cost")
 )
 
 // OpenInference semantic conventions (Arize; spec/semantic_conventions.md of
@@ -147,6 +152,11 @@ const (
 	// "total", "input_cached_tokens", "output_reasoning_tokens" ...); the
 	// input_* and output_* details are not part of "input" and "output".
 	LangfuseUsageDetailsKey = attribute.Key("langfuse.observation.usage_details")
+	// LangfuseCostDetailsKey is langfuse.observation.cost_details: a JSON
+	// object of costs in USD (OBSERVATION_COST_DETAILS in the Langfuse SDK's
+	// LangfuseOtelSpanAttributes), {"total": ...} or its parts ("input",
+	// "output" ...).
+	LangfuseCostDetailsKey = attribute.Key("langfuse.observation.cost_details")
 	// LangfuseLevelKey is langfuse.observation.level (DEBUG, DEFAULT,
 	// WARNING, ERROR).
 	LangfuseLevelKey = attribute.Key("langfuse.observation.level")

@@ -120,6 +120,18 @@ const (
 	// span: they are counted only on MetricEventsRejected.
 	SessionEventsRefusedKey = attribute.Key("crewtrace.session.events_refused")
 
+	// CacheCreation1hInputTokensKey (int) is the part of
+	// CacheCreationInputTokensKey written to the provider's cache with a
+	// one-hour lifetime, which Anthropic prices apart from five-minute
+	// writes (its usage object's cache_creation.ephemeral_1h_input_tokens).
+	// No OpenTelemetry convention has a key for it.
+	CacheCreation1hInputTokensKey = attribute.Key("crewtrace.usage.cache_creation_1h.input_tokens")
+	// UsageCostKey (double) is the cost of an LLM call in US dollars as the
+	// provider or the instrumentation reported it (OpenRouter's usage.cost,
+	// a gateway's bill). The session exporter takes it instead of pricing
+	// the call from its price table, and marks the call as reported.
+	UsageCostKey = attribute.Key("crewtrace.usage.cost")
+
 	// LLMStreamAbandonedKey is true on the span of a streamed LLM response
 	// that the application closed (or cancelled) before the stream's end: the
 	// span holds what was read until then, usually without token counts or

@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the version of the store schema this package writes and
 // reads (the highest migration it knows).
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
@@ -38,8 +38,24 @@ var migrations = []migration{
 	{2, "traces", []step{
 		{only: Postgres, file: "0002_v1_aside.postgres.sql"},
 		{file: "0002_traces.sql"},
-		{only: Postgres, run: copyV1},
 	}},
+	{3, "cost", []step{
+		{file: "0003_cost.sql"},
+		// The copy of a version-1 database's sessions (set aside by
+		// migration 2 in the same transaction) runs once the tables have
+		// every column the write path fills.
+		{only: Postgres, run: copyV1IfAside},
+	}},
+}
+
+// copyV1IfAside runs copyV1 when migration 2 set version-1 tables aside in
+// this transaction (a database that was at version 1).
+func copyV1IfAside(ctx context.Context, s *Store, tx migrationTx) error {
+	n, err := tx.queryInt(ctx, "SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename = 'crewtrace_v1_sessions' AND schemaname = current_schema()")
+	if err != nil || n == 0 {
+		return err
+	}
+	return copyV1(ctx, s, tx)
 }
 
 // migrationsTable is created before anything else; the first PostgreSQL

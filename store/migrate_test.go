@@ -135,7 +135,7 @@ func TestConcurrentOpensMigrateOnce(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		assert.Equal(t, 2, one[int](t, e, "SELECT count(*) FROM crewtrace_schema_migrations"))
+		assert.Equal(t, SchemaVersion, one[int](t, e, "SELECT count(*) FROM crewtrace_schema_migrations"))
 	})
 	t.Run("fresh database, racing", func(t *testing.T) {
 		for _, d := range []Dialect{Postgres, SQLite} {

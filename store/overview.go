@@ -63,6 +63,10 @@ type Counts struct {
 	// EventsRecorded and EventsRefused total the sessions' events recorded
 	// and refused by the library.
 	EventsRecorded, EventsRefused int64
+	// CostUSD totals the sessions' cost; UnpricedCalls their calls that no
+	// price was found for.
+	CostUSD       float64
+	UnpricedCalls int64
 }
 
 // SuccessRate is Success/Sessions, or 0 without sessions.
@@ -161,7 +165,7 @@ func (s *Store) overviewBuckets(ctx context.Context, db *sql.DB, o *Overview, fr
 		CAST(sum(CASE WHEN end_state = 'Indeterminate' THEN 1 ELSE 0 END) AS bigint),
 		CAST(sum(CASE WHEN error_count > 0 THEN 1 ELSE 0 END) AS bigint), CAST(sum(complete) AS bigint),
 		CAST(sum(total_tokens) AS bigint), CAST(sum(events_recorded) AS bigint),
-		CAST(sum(events_refused) AS bigint)
+		CAST(sum(events_refused) AS bigint), sum(cost_usd), CAST(sum(unpriced_calls) AS bigint)
 		FROM crewtrace_sessions WHERE start_us >= $1 AND start_us < $2
 		GROUP BY (start_us - $1) / $3`, from, to, step)
 	if err != nil {
@@ -172,7 +176,7 @@ func (s *Store) overviewBuckets(ctx context.Context, db *sql.DB, o *Overview, fr
 		var i int64
 		var c Counts
 		if err := rows.Scan(&i, &c.Sessions, &c.Success, &c.Fail, &c.Indeterminate, &c.Errors, &c.Complete,
-			&c.Tokens, &c.EventsRecorded, &c.EventsRefused); err != nil {
+			&c.Tokens, &c.EventsRecorded, &c.EventsRefused, &c.CostUSD, &c.UnpricedCalls); err != nil {
 			return fail(err)
 		}
 		c.Other = c.Sessions - c.Success - c.Fail - c.Indeterminate
@@ -190,6 +194,8 @@ func (s *Store) overviewBuckets(ctx context.Context, db *sql.DB, o *Overview, fr
 		t.Tokens += c.Tokens
 		t.EventsRecorded += c.EventsRecorded
 		t.EventsRefused += c.EventsRefused
+		t.CostUSD += c.CostUSD
+		t.UnpricedCalls += c.UnpricedCalls
 	}
 	if err := rows.Err(); err != nil {
 		return fail(err)

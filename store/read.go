@@ -42,6 +42,14 @@ type Summary struct {
 	EventsRecorded, EventsRefused int64
 	// Tokens totals token usage.
 	Tokens record.Tokens
+	// CostUSD totals the cost of the session's LLM calls in US dollars;
+	// UnpricedCalls counts the calls no price was found for (CostUSD is then
+	// a lower bound). CostedTraces is the number of traces whose record
+	// carries a cost (records stored before pricing do not: their cost is
+	// unknown, not $0).
+	CostUSD       float64
+	UnpricedCalls int64
+	CostedTraces  int
 	// Seq is the store's change sequence number of the session's last change.
 	Seq int64
 }
@@ -55,10 +63,12 @@ const (
 	SortDuration SortKey = "duration"
 	SortTokens   SortKey = "tokens"
 	SortErrors   SortKey = "errors"
+	SortCost     SortKey = "cost"
 )
 
 var sortColumns = map[SortKey]string{
 	SortStart: "start_us", SortDuration: "duration_ms", SortTokens: "total_tokens", SortErrors: "error_count",
+	SortCost: "cost_usd",
 }
 
 // Filter selects sessions. The zero Filter selects every session.
@@ -105,7 +115,7 @@ const (
 const summaryColumns = `session_id, name, tags, service, trace_count, start_us, end_us, duration_ms,
 	end_state, end_reason, complete, span_count, agent_count, llm_calls, tool_calls, event_count,
 	action_count, error_count, events_recorded, events_refused, input_tokens, output_tokens,
-	total_tokens, seq, session_key`
+	total_tokens, seq, session_key, cost_usd, unpriced_calls, costed_traces`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -117,17 +127,19 @@ func scanSummary(sc scanner) (Summary, string, error) {
 		start, end     int64
 		traces, compl  int64
 		in, out, total int64
+		costed         int64
 	)
 	err := sc.Scan(&s.SessionID, &s.Name, &tags, &s.Service, &traces, &start, &end, &s.DurationMs,
 		&s.EndState, &s.EndReason, &compl, &s.Spans, &s.Agents, &s.LLMCalls, &s.ToolCalls, &s.Events,
-		&s.Actions, &s.Errors, &s.EventsRecorded, &s.EventsRefused, &in, &out, &total, &s.Seq, &key)
+		&s.Actions, &s.Errors, &s.EventsRecorded, &s.EventsRefused, &in, &out, &total, &s.Seq, &key,
+		&s.CostUSD, &s.UnpricedCalls, &costed)
 	if err != nil {
 		return Summary{}, "", err
 	}
 	if err := json.Unmarshal([]byte(tags), &s.Tags); err != nil {
 		return Summary{}, "", fmt.Errorf("store: tags of session %s: %w", ShortID(s.SessionID), err)
 	}
-	s.Traces, s.Complete = int(traces), compl == 1
+	s.Traces, s.Complete, s.CostedTraces = int(traces), compl == 1, int(costed)
 	s.Start, s.End = time.UnixMicro(start).UTC(), time.UnixMicro(end).UTC()
 	s.Tokens = record.Tokens{Input: in, Output: out, Total: total}
 	return s, key, nil
@@ -248,6 +260,8 @@ func sortValue(k SortKey, s Summary) any {
 		return s.Tokens.Total
 	case SortErrors:
 		return s.Errors
+	case SortCost:
+		return s.CostUSD
 	}
 	return s.Start.UnixMicro()
 }
@@ -256,7 +270,7 @@ func sortValue(k SortKey, s Summary) any {
 type cursor struct {
 	sort  SortKey
 	asc   bool
-	value any // int64, or float64 for SortDuration
+	value any // int64, or float64 for SortDuration and SortCost
 	key   string
 }
 
@@ -288,7 +302,7 @@ func decodeCursor(s string) (cursor, error) {
 	if _, ok := sortColumns[c.sort]; !ok {
 		return cursor{}, ErrBadCursor
 	}
-	if c.sort == SortDuration {
+	if c.sort == SortDuration || c.sort == SortCost {
 		c.value, err = strconv.ParseFloat(parts[3], 64)
 	} else {
 		c.value, err = strconv.ParseInt(parts[3], 10, 64)
@@ -308,6 +322,21 @@ type Session struct {
 	// Agents totals each agent (by ID and name) over the traces, in order
 	// of first appearance.
 	Agents []AgentTotal
+	// Models totals each model (by provider and name) over the traces,
+	// most expensive first.
+	Models []ModelTotal
+}
+
+// ModelTotal is one model's totals over a session's traces.
+type ModelTotal struct {
+	Provider, Model string
+	LLMCalls        int64
+	Tokens          record.Tokens
+	// CostUSD totals the model's calls' cost; ReportedUSD the part the
+	// spans reported. PricedCalls, ReportedCalls and UnpricedCalls count
+	// the calls by how their cost is known.
+	CostUSD, ReportedUSD                      float64
+	PricedCalls, ReportedCalls, UnpricedCalls int64
 }
 
 // Trace is one trace of a session.
@@ -333,6 +362,8 @@ type AgentTotal struct {
 	Traces                             int
 	Spans, LLMCalls, ToolCalls, Errors int64
 	Tokens                             record.Tokens
+	// CostUSD totals the agent's calls' cost.
+	CostUSD float64
 }
 
 // Session returns one session by its ID, or ErrNotFound.
@@ -382,7 +413,7 @@ func (s *Store) Session(ctx context.Context, sessionID string) (*Session, error)
 	rows, err = tx.QueryContext(ctx, `SELECT a.agent_id, a.name, count(*),
 		CAST(sum(a.span_count) AS bigint), CAST(sum(a.llm_calls) AS bigint), CAST(sum(a.tool_calls) AS bigint),
 		CAST(sum(a.errors) AS bigint), CAST(sum(a.input_tokens) AS bigint),
-		CAST(sum(a.output_tokens) AS bigint), CAST(sum(a.total_tokens) AS bigint)
+		CAST(sum(a.output_tokens) AS bigint), CAST(sum(a.total_tokens) AS bigint), sum(a.cost_usd)
 		FROM crewtrace_trace_agents a JOIN crewtrace_traces t ON t.session_key = a.session_key
 			AND t.trace_id = a.trace_id AND t.fragment = a.fragment AND t.chosen = 1
 		WHERE a.session_key = $1
@@ -396,7 +427,7 @@ func (s *Store) Session(ctx context.Context, sessionID string) (*Session, error)
 		var a AgentTotal
 		var traces int64
 		if err := rows.Scan(&a.ID, &a.Name, &traces, &a.Spans, &a.LLMCalls, &a.ToolCalls, &a.Errors,
-			&a.Tokens.Input, &a.Tokens.Output, &a.Tokens.Total); err != nil {
+			&a.Tokens.Input, &a.Tokens.Output, &a.Tokens.Total, &a.CostUSD); err != nil {
 			return nil, fmt.Errorf("store: agents of session %s: %w", ShortID(sessionID), s.redact(err))
 		}
 		a.Traces = int(traces)
@@ -405,7 +436,42 @@ func (s *Store) Session(ctx context.Context, sessionID string) (*Session, error)
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: agents of session %s: %w", ShortID(sessionID), s.redact(err))
 	}
+	rows.Close()
+	if out.Models, err = sessionModels(ctx, tx, key); err != nil {
+		return nil, fmt.Errorf("store: models of session %s: %w", ShortID(sessionID), s.redact(err))
+	}
 	return out, nil
+}
+
+// sessionModels totals a session's models over its chosen trace rows.
+func sessionModels(ctx context.Context, tx *sql.Tx, key string) ([]ModelTotal, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT m.provider, m.model, CAST(sum(m.llm_calls) AS bigint),
+		CAST(sum(m.input_tokens) AS bigint), CAST(sum(m.output_tokens) AS bigint),
+		CAST(sum(m.cache_read_tokens) AS bigint), CAST(sum(m.cache_write_tokens) AS bigint),
+		CAST(sum(m.cache_write_1h_tokens) AS bigint), CAST(sum(m.reasoning_tokens) AS bigint),
+		sum(m.cost_usd), sum(m.reported_usd), CAST(sum(m.priced_calls) AS bigint),
+		CAST(sum(m.reported_calls) AS bigint), CAST(sum(m.unpriced_calls) AS bigint)
+		FROM crewtrace_trace_models m JOIN crewtrace_traces t ON t.session_key = m.session_key
+			AND t.trace_id = m.trace_id AND t.fragment = m.fragment AND t.chosen = 1
+		WHERE m.session_key = $1
+		GROUP BY m.provider, m.model
+		ORDER BY sum(m.cost_usd) DESC, m.provider, m.model`, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ModelTotal
+	for rows.Next() {
+		var m ModelTotal
+		if err := rows.Scan(&m.Provider, &m.Model, &m.LLMCalls, &m.Tokens.Input, &m.Tokens.Output, &m.Tokens.CacheRead,
+			&m.Tokens.CacheWrite, &m.Tokens.CacheWrite1h, &m.Tokens.Reasoning, &m.CostUSD, &m.ReportedUSD,
+			&m.PricedCalls, &m.ReportedCalls, &m.UnpricedCalls); err != nil {
+			return nil, err
+		}
+		m.Tokens.Total = m.Tokens.Input + m.Tokens.Output
+		out = append(out, m)
+	}
+	return out, rows.Err()
 }
 
 // Changes is a page of the tail: sessions changed after a position.

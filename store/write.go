@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -119,13 +120,26 @@ type traceRow struct {
 	errs, eventsRecorded, eventsRefused           int64
 	in, out, total                                int64
 	traceURL, search, json                        string
+	costUSD, reportedUSD                          float64
+	unpriced, costed                              int64
+	priceTable                                    string
 	agents                                        []agentRow
+	models                                        []modelRow
 }
 
 type agentRow struct {
 	id, name, nameKey        string
 	spans, llm, tool, errors int64
 	in, out, total           int64
+	costUSD                  float64
+}
+
+// modelRow is one model of a trace row: its calls, tokens by kind and cost.
+type modelRow struct {
+	provider, model, modelKey                           string
+	calls, in, out, cacheRead, cacheWrite, cacheWrite1h int64
+	reasoning, priced, reported, unpriced               int64
+	costUSD, reportedUSD                                float64
 }
 
 // extras are record fields this store reads that the record package may
@@ -205,13 +219,42 @@ func toRow(e record.Encoded, now time.Time) (traceRow, error) {
 	}
 	for _, a := range rec.Agents {
 		an := clean(a.Name)
-		r.agents = append(r.agents, agentRow{
+		ar := agentRow{
 			id: clean(a.ID), name: an, nameKey: Bounded(an),
 			spans: int64(a.SpanCount), llm: int64(a.LLMCalls), tool: int64(a.ToolCalls), errors: int64(a.Errors),
 			in: a.Tokens.Input, out: a.Tokens.Output, total: a.Tokens.Total,
-		})
+		}
+		if a.Cost != nil {
+			ar.costUSD = finite(a.Cost.USD)
+		}
+		r.agents = append(r.agents, ar)
+	}
+	if c := rec.Cost; c != nil {
+		r.costUSD, r.reportedUSD, r.unpriced, r.costed = finite(c.USD), finite(c.ReportedUSD), int64(max(c.UnpricedCalls, 0)), 1
+		r.priceTable = clean(c.PriceTable)
+	}
+	for _, m := range rec.Models {
+		p, name := clean(m.Provider), clean(m.Model)
+		mr := modelRow{
+			provider: p, model: name, modelKey: Bounded(p + "/" + name), calls: int64(m.LLMCalls),
+			in: m.Tokens.Input, out: m.Tokens.Output, cacheRead: m.Tokens.CacheRead, cacheWrite: m.Tokens.CacheWrite,
+			cacheWrite1h: m.Tokens.CacheWrite1h, reasoning: m.Tokens.Reasoning,
+		}
+		if c := m.Cost; c != nil {
+			mr.costUSD, mr.reportedUSD = finite(c.USD), finite(c.ReportedUSD)
+			mr.priced, mr.reported, mr.unpriced = int64(c.PricedCalls), int64(c.ReportedCalls), int64(c.UnpricedCalls)
+		}
+		r.models = append(r.models, mr)
 	}
 	return r, nil
+}
+
+// finite is f, or 0 for NaN and infinities (which no database column takes).
+func finite(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
 }
 
 // The write statements. Both dialects run them as they are: $n parameters,
@@ -231,9 +274,11 @@ const (
 	tags, service, start_us, end_us, duration_ms, end_state, end_reason, reason_key, complete,
 	flush_reason, emitted_us, span_count, agent_count, llm_calls, tool_calls, event_count,
 	action_count, error_count, events_recorded, events_refused, input_tokens, output_tokens,
-	total_tokens, trace_url, search, record, stored_us, seq, chosen)
+	total_tokens, trace_url, search, record, stored_us, cost_usd, reported_usd, unpriced_calls,
+	price_table, costed, seq, chosen)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-	$21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, ` + curSeq + `, 1)
+	$21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40,
+	$41, ` + curSeq + `, 1)
 ON CONFLICT (session_key, trace_id, fragment) DO UPDATE SET
 	session_id = excluded.session_id, revision = excluded.revision,
 	schema_version = excluded.schema_version, source = excluded.source, name = excluded.name,
@@ -247,7 +292,9 @@ ON CONFLICT (session_key, trace_id, fragment) DO UPDATE SET
 	events_recorded = excluded.events_recorded, events_refused = excluded.events_refused,
 	input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
 	total_tokens = excluded.total_tokens, trace_url = excluded.trace_url, search = excluded.search,
-	record = excluded.record, stored_us = excluded.stored_us, seq = excluded.seq
+	record = excluded.record, stored_us = excluded.stored_us, cost_usd = excluded.cost_usd,
+	reported_usd = excluded.reported_usd, unpriced_calls = excluded.unpriced_calls,
+	price_table = excluded.price_table, costed = excluded.costed, seq = excluded.seq
 WHERE crewtrace_traces.revision < excluded.revision`
 
 	// upsertAgentsHead and upsertAgentsTail enclose the VALUES rows of
@@ -255,15 +302,38 @@ WHERE crewtrace_traces.revision < excluded.revision`
 	// record's revision unless a higher revision's agent holds its place.
 	upsertAgentsHead = `INSERT INTO crewtrace_trace_agents (
 	session_key, trace_id, fragment, ordinal, revision, agent_id, name, name_key, span_count,
-	llm_calls, tool_calls, errors, input_tokens, output_tokens, total_tokens)
+	llm_calls, tool_calls, errors, input_tokens, output_tokens, total_tokens, cost_usd)
 VALUES `
 	upsertAgentsTail = `
 ON CONFLICT (session_key, trace_id, fragment, ordinal) DO UPDATE SET
 	revision = excluded.revision, agent_id = excluded.agent_id, name = excluded.name,
 	name_key = excluded.name_key, span_count = excluded.span_count, llm_calls = excluded.llm_calls,
 	tool_calls = excluded.tool_calls, errors = excluded.errors, input_tokens = excluded.input_tokens,
-	output_tokens = excluded.output_tokens, total_tokens = excluded.total_tokens
+	output_tokens = excluded.output_tokens, total_tokens = excluded.total_tokens, cost_usd = excluded.cost_usd
 WHERE crewtrace_trace_agents.revision < excluded.revision`
+
+	// upsertModelsHead and upsertModelsTail enclose the VALUES rows of one
+	// record's models, stored and replaced by revision as its agents are.
+	upsertModelsHead = `INSERT INTO crewtrace_trace_models (
+	session_key, trace_id, fragment, ordinal, revision, provider, model, model_key, llm_calls,
+	input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens,
+	reasoning_tokens, cost_usd, reported_usd, priced_calls, reported_calls, unpriced_calls)
+VALUES `
+	upsertModelsTail = `
+ON CONFLICT (session_key, trace_id, fragment, ordinal) DO UPDATE SET
+	revision = excluded.revision, provider = excluded.provider, model = excluded.model,
+	model_key = excluded.model_key, llm_calls = excluded.llm_calls, input_tokens = excluded.input_tokens,
+	output_tokens = excluded.output_tokens, cache_read_tokens = excluded.cache_read_tokens,
+	cache_write_tokens = excluded.cache_write_tokens, cache_write_1h_tokens = excluded.cache_write_1h_tokens,
+	reasoning_tokens = excluded.reasoning_tokens, cost_usd = excluded.cost_usd,
+	reported_usd = excluded.reported_usd, priced_calls = excluded.priced_calls,
+	reported_calls = excluded.reported_calls, unpriced_calls = excluded.unpriced_calls
+WHERE crewtrace_trace_models.revision < excluded.revision`
+
+	// deleteStaleModels removes the model rows not of the stored revision.
+	deleteStaleModels = `DELETE FROM crewtrace_trace_models
+WHERE session_key = $1 AND trace_id = $2 AND fragment = $3 AND revision <> (
+	SELECT revision FROM crewtrace_traces WHERE session_key = $1 AND trace_id = $2 AND fragment = $3)`
 
 	// deleteStaleAgents removes the agent rows not of the stored revision:
 	// those of the revision a newer record replaced, and those a stale
@@ -290,20 +360,22 @@ WHERE session_key = $1 AND trace_id = $2 AND chosen <> CASE WHEN fragment = (
 	session_key, session_id, name, name_key, tags, service, trace_count, start_us, end_us,
 	duration_ms, end_state, end_reason, reason_key, complete, span_count, agent_count, llm_calls,
 	tool_calls, event_count, action_count, error_count, events_recorded, events_refused,
-	input_tokens, output_tokens, total_tokens, search, seq)
+	input_tokens, output_tokens, total_tokens, cost_usd, unpriced_calls, costed_traces, search, seq)
 SELECT a.session_key, f.session_id, f.name, f.name_key, f.tags, f.service, a.trace_count,
 	a.start_us, a.end_us,
 	CASE WHEN a.trace_count = 1 THEN f.duration_ms ELSE (a.end_us - a.start_us) / 1000.0 END,
 	l.end_state, l.end_reason, l.reason_key, a.complete, a.span_count, a.agent_count, a.llm_calls,
 	a.tool_calls, a.event_count, a.action_count, a.error_count, a.events_recorded,
-	a.events_refused, a.input_tokens, a.output_tokens, a.total_tokens, a.search, a.seq
+	a.events_refused, a.input_tokens, a.output_tokens, a.total_tokens, a.cost_usd, a.unpriced_calls,
+	a.costed_traces, a.search, a.seq
 FROM (SELECT session_key, count(*) AS trace_count, min(start_us) AS start_us, max(end_us) AS end_us,
 		min(complete) AS complete, sum(span_count) AS span_count, sum(agent_count) AS agent_count,
 		sum(llm_calls) AS llm_calls, sum(tool_calls) AS tool_calls, sum(event_count) AS event_count,
 		sum(action_count) AS action_count, sum(error_count) AS error_count,
 		sum(events_recorded) AS events_recorded, sum(events_refused) AS events_refused,
 		sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-		sum(total_tokens) AS total_tokens, string_agg(search, ' ') AS search, max(seq) AS seq
+		sum(total_tokens) AS total_tokens, sum(cost_usd) AS cost_usd, sum(unpriced_calls) AS unpriced_calls,
+		sum(costed) AS costed_traces, string_agg(search, ' ') AS search, max(seq) AS seq
 	FROM crewtrace_traces WHERE session_key = $1 AND chosen = 1 GROUP BY session_key) a
 JOIN (SELECT session_id, name, name_key, tags, service, duration_ms FROM crewtrace_traces
 	WHERE session_key = $1 AND chosen = 1 ORDER BY start_us, trace_id LIMIT 1) f ON 1 = 1
@@ -320,7 +392,9 @@ ON CONFLICT (session_key) DO UPDATE SET
 	action_count = excluded.action_count, error_count = excluded.error_count,
 	events_recorded = excluded.events_recorded, events_refused = excluded.events_refused,
 	input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
-	total_tokens = excluded.total_tokens, search = excluded.search, seq = excluded.seq
+	total_tokens = excluded.total_tokens, cost_usd = excluded.cost_usd,
+	unpriced_calls = excluded.unpriced_calls, costed_traces = excluded.costed_traces,
+	search = excluded.search, seq = excluded.seq
 WHERE crewtrace_sessions.seq <> excluded.seq`
 )
 
@@ -338,19 +412,30 @@ func planWrite(rows []traceRow) []stmt {
 			r.name, r.nameKey, r.tags, r.service, r.startUs, r.endUs, r.durationMs, r.endState,
 			r.endReason, r.reasonKey, r.complete, r.flushReason, r.emittedUs, r.spans, r.agentCount,
 			r.llm, r.tool, r.events, r.actions, r.errs, r.eventsRecorded, r.eventsRefused, r.in,
-			r.out, r.total, r.traceURL, r.search, r.json, r.storedUs,
+			r.out, r.total, r.traceURL, r.search, r.json, r.storedUs, r.costUSD, r.reportedUSD, r.unpriced,
+			r.priceTable, r.costed,
 		}})
 		for lo := 0; lo < len(r.agents); lo += maxAgentsPerStatement {
 			chunk := r.agents[lo:min(lo+maxAgentsPerStatement, len(r.agents))]
 			args := make([]any, 0, len(chunk)*agentColumns)
 			for k, a := range chunk {
 				args = append(args, r.sessionKey, r.traceID, r.fragment, int64(lo+k), r.revision, a.id, a.name,
-					a.nameKey, a.spans, a.llm, a.tool, a.errors, a.in, a.out, a.total)
+					a.nameKey, a.spans, a.llm, a.tool, a.errors, a.in, a.out, a.total, a.costUSD)
 			}
 			stmts = append(stmts, stmt{sql: upsertAgents(len(chunk)), args: args})
 		}
+		if len(r.models) > 0 { // at most 64 per record: one statement
+			args := make([]any, 0, len(r.models)*modelColumns)
+			for k, m := range r.models {
+				args = append(args, r.sessionKey, r.traceID, r.fragment, int64(k), r.revision, m.provider, m.model,
+					m.modelKey, m.calls, m.in, m.out, m.cacheRead, m.cacheWrite, m.cacheWrite1h, m.reasoning,
+					m.costUSD, m.reportedUSD, m.priced, m.reported, m.unpriced)
+			}
+			stmts = append(stmts, stmt{sql: valuesSQL(upsertModelsHead, upsertModelsTail, len(r.models), modelColumns), args: args})
+		}
 		stmts = append(stmts,
 			stmt{sql: deleteStaleAgents, args: []any{r.sessionKey, r.traceID, r.fragment}},
+			stmt{sql: deleteStaleModels, args: []any{r.sessionKey, r.traceID, r.fragment}},
 			stmt{sql: chooseFragment, args: []any{r.sessionKey, r.traceID}})
 		sessions = append(sessions, r.sessionKey)
 	}
@@ -362,7 +447,10 @@ func planWrite(rows []traceRow) []stmt {
 }
 
 // agentColumns is the number of values per agent row in upsertAgents.
-const agentColumns = 15
+const agentColumns = 16
+
+// modelColumns is the number of values per model row.
+const modelColumns = 20
 
 // maxAgentsPerStatement keeps upsertAgents under the parameter limits
 // (PostgreSQL 65535, SQLite 32766). A variable so that a test can split a
@@ -383,25 +471,30 @@ func upsertAgents(n int) string {
 	if q, ok := agentSQL[n]; ok {
 		return q
 	}
+	q := valuesSQL(upsertAgentsHead, upsertAgentsTail, n, agentColumns)
+	if n <= 64 { // the usual sizes; a rare large crew is built each time
+		agentSQL[n] = q
+	}
+	return q
+}
+
+// valuesSQL builds head, n rows of cols parameters, tail.
+func valuesSQL(head, tail string, n, cols int) string {
 	var b strings.Builder
-	b.WriteString(upsertAgentsHead)
+	b.WriteString(head)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteByte('(')
-		for c := range agentColumns {
+		for c := range cols {
 			if c > 0 {
 				b.WriteString(", ")
 			}
-			fmt.Fprintf(&b, "$%d", i*agentColumns+c+1)
+			fmt.Fprintf(&b, "$%d", i*cols+c+1)
 		}
 		b.WriteByte(')')
 	}
-	b.WriteString(upsertAgentsTail)
-	q := b.String()
-	if n <= 64 { // the usual sizes; a rare large crew is built each time
-		agentSQL[n] = q
-	}
-	return q
+	b.WriteString(tail)
+	return b.String()
 }

@@ -6,7 +6,11 @@ replace github.com/crewtrace/crewtrace => ../..
 
 replace github.com/crewtrace/crewtrace/store => ../../store
 
-require github.com/stretchr/testify v1.12.1
+require (
+	github.com/crewtrace/crewtrace v0.0.0-00010101000000-000000000000
+	github.com/crewtrace/crewtrace/store v0.0.0-00010101000000-000000000000
+	github.com/stretchr/testify v1.12.1
+)
 
 require (
 	github.com/dustin/go-humanize v1.1.0 // indirect
@@ -18,6 +22,7 @@ require (
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
@@ -25,10 +30,4 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 	modernc.org/sqlite v1.62.0 // indirect
-)
-
-require (
-	github.com/crewtrace/crewtrace v0.0.0-00010101000000-000000000000
-	github.com/crewtrace/crewtrace/store v0.0.0-00010101000000-000000000000
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
 )

@@ -36,6 +36,7 @@ type Record struct {
 	SpanCount     int            `json:"span_count"`
 	Counts        RecordCounts   `json:"counts"`
 	Tokens        RecordTokens   `json:"tokens"`
+	Cost          *RecordCost    `json:"cost"`
 	Agents        []RecordAgent  `json:"agents"`
 	Models        []RecordModel  `json:"models"`
 	Tools         []RecordTool   `json:"tools"`
@@ -63,12 +64,25 @@ type RecordTokens struct {
 	Reasoning  int64 `json:"reasoning"`
 }
 
+// RecordCost is the cost of a record's, an agent's or a model's LLM calls.
+type RecordCost struct {
+	USD            float64  `json:"usd"`
+	Currency       string   `json:"currency"`
+	PriceTable     string   `json:"price_table"`
+	PricedCalls    int      `json:"priced_calls"`
+	ReportedCalls  int      `json:"reported_calls"`
+	ReportedUSD    float64  `json:"reported_usd"`
+	UnpricedCalls  int      `json:"unpriced_calls"`
+	UnpricedModels []string `json:"unpriced_models"`
+}
+
 // RecordModel is one model of a session record.
 type RecordModel struct {
 	Provider string       `json:"provider"`
 	Model    string       `json:"model"`
 	LLMCalls int          `json:"llm_calls"`
 	Tokens   RecordTokens `json:"tokens"`
+	Cost     *RecordCost  `json:"cost"`
 }
 
 // RecordTool is one tool of a session record.
@@ -86,6 +100,7 @@ type RecordAgent struct {
 	LLMCalls  int          `json:"llm_calls"`
 	ToolCalls int          `json:"tool_calls"`
 	Tokens    RecordTokens `json:"tokens"`
+	Cost      *RecordCost  `json:"cost"`
 	Errors    int          `json:"errors"`
 }
 

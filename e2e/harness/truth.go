@@ -26,6 +26,17 @@ type Truth struct {
 	ErrorCount   int            `json:"error_count"` // errors as the session record counts them: error events + failed spans with no error event of their own
 	SpanCount    int            `json:"span_count"`  // session + agents + LLM + tool spans
 	Refused      []TruthRefusal `json:"refused"`     // calls the library refused, in order
+	Models       []TruthModel   `json:"models"`      // LLM calls per provider and model, in order of first call
+}
+
+// TruthModel is the LLM calls of one provider and model in a session (a
+// failed call counts, with no tokens).
+type TruthModel struct {
+	Provider     string `json:"provider"`
+	Model        string `json:"model"`
+	LLMCalls     int    `json:"llm_calls"`
+	InputTokens  int64  `json:"input_tokens"`
+	OutputTokens int64  `json:"output_tokens"`
 }
 
 // Calls a TruthRefusal names (the crew's -truth).

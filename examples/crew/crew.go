@@ -53,6 +53,20 @@ type SessionTruth struct {
 	// task). Refused events are counted on crewtrace.events.rejected by
 	// reason; a refused agent is counted nowhere, as it was never created.
 	Refused []RefusalTruth `json:"refused"`
+	// Models are the LLM calls per provider and model, in order of first
+	// call, with the tokens the crew reported for them (a failed call
+	// counts, with no tokens): what the record's models[] and its cost are
+	// computed from.
+	Models []ModelTruth `json:"models"`
+}
+
+// ModelTruth is the LLM calls of one provider and model in a session.
+type ModelTruth struct {
+	Provider     string `json:"provider"`
+	Model        string `json:"model"`
+	LLMCalls     int    `json:"llm_calls"`
+	InputTokens  int    `json:"input_tokens"`
+	OutputTokens int    `json:"output_tokens"`
 }
 
 // RefusalTruth is one call the library refused.
@@ -319,6 +333,8 @@ func (t *task) llm(ctx context.Context, a *AgentTruth, fails bool) error {
 	}
 	t.truth.SpanCount++
 	a.LLMCalls++
+	mt := t.modelTruth(m.provider, m.model)
+	mt.LLMCalls++
 	time.Sleep(latency)
 	if fails {
 		err := errors.New(t.failErr)
@@ -333,7 +349,21 @@ func (t *task) llm(ctx context.Context, a *AgentTruth, fails bool) error {
 		Completion: fmt.Sprintf("(%d tokens of %s output)", out, m.model)}, nil)
 	a.InputTokens += in
 	a.OutputTokens += out
+	mt.InputTokens += in
+	mt.OutputTokens += out
 	return nil
+}
+
+// modelTruth returns the session's truth of one provider and model,
+// adding it on its first call.
+func (t *task) modelTruth(provider, model string) *ModelTruth {
+	for i := range t.truth.Models {
+		if m := &t.truth.Models[i]; m.Provider == provider && m.Model == model {
+			return m
+		}
+	}
+	t.truth.Models = append(t.truth.Models, ModelTruth{Provider: provider, Model: model})
+	return &t.truth.Models[len(t.truth.Models)-1]
 }
 
 func (t *task) tool(ctx context.Context, a *AgentTruth) {

@@ -117,6 +117,17 @@ func truthFromSpans(t *testing.T, spans []sdktrace.ReadOnlySpan) SessionTruth {
 				parent.LLMCalls++
 				parent.InputTokens += num(s.Attributes(), semconv.InputTokensKey)
 				parent.OutputTokens += num(s.Attributes(), semconv.OutputTokensKey)
+				// The record's model: the response model, else the request model.
+				model := cmp.Or(str(s.Attributes(), semconv.ResponseModelKey), str(s.Attributes(), semconv.RequestModelKey))
+				provider := str(s.Attributes(), semconv.ProviderNameKey)
+				k := slices.IndexFunc(st.Models, func(m ModelTruth) bool { return m.Provider == provider && m.Model == model })
+				if k < 0 {
+					st.Models = append(st.Models, ModelTruth{Provider: provider, Model: model})
+					k = len(st.Models) - 1
+				}
+				st.Models[k].LLMCalls++
+				st.Models[k].InputTokens += num(s.Attributes(), semconv.InputTokensKey)
+				st.Models[k].OutputTokens += num(s.Attributes(), semconv.OutputTokensKey)
 			} else {
 				parent.ToolCalls++
 			}
@@ -159,13 +170,17 @@ func truthFromSpans(t *testing.T, spans []sdktrace.ReadOnlySpan) SessionTruth {
 	return st
 }
 
-// canonical orders what has no order in telemetry (agents, events) and
+// canonical orders what has no order in telemetry (agents, events, models) and
 // leaves out the refused calls, which leave no span (TestMetricsMatchTruth
 // checks them against the metrics).
 func canonical(st SessionTruth) SessionTruth {
 	st.Refused = nil
 	st.Agents = slices.Clone(st.Agents)
 	st.Events = slices.Clone(st.Events)
+	st.Models = slices.Clone(st.Models)
+	slices.SortFunc(st.Models, func(a, b ModelTruth) int {
+		return cmp.Or(cmp.Compare(a.Provider, b.Provider), cmp.Compare(a.Model, b.Model))
+	})
 	slices.SortFunc(st.Agents, func(a, b AgentTruth) int { return cmp.Compare(a.ID, b.ID) })
 	slices.SortFunc(st.Events, func(a, b EventTruth) int {
 		return cmp.Or(cmp.Compare(a.AgentID, b.AgentID), cmp.Compare(a.Type, b.Type), cmp.Compare(a.Kind, b.Kind))

@@ -15,6 +15,7 @@ import (
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/assembler"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink/storesink"
+	"github.com/crewtrace/crewtrace/pricing"
 )
 
 // Config is the session exporter's configuration.
@@ -56,6 +57,9 @@ type Config struct {
 	// TraceURLBase is the Jaeger UI base URL (http://localhost:16686); records
 	// get trace_url = <base>/trace/<trace_id>. Empty leaves trace_url out.
 	TraceURLBase string `mapstructure:"trace_url_base"`
+
+	// Pricing prices every LLM call of every record (cost).
+	Pricing PricingConfig `mapstructure:"pricing"`
 
 	// StorageID names a storage extension (file_storage) in which the
 	// exporter keeps the spans of the sessions it buffers, so that a crash
@@ -130,6 +134,44 @@ func (c *Config) Validate() error {
 			strings.Join(sinkKeys, ", ")))
 	}
 	return errs
+}
+
+// PricingConfig configures the price table the exporter prices LLM calls with.
+type PricingConfig struct {
+	// Enabled prices the calls (default true); false leaves records without cost.
+	Enabled bool `mapstructure:"enabled"`
+	// File names a price table document (the format of the default table,
+	// pricing/default.json) whose entries add to the default table and
+	// override its entries of the same provider, model and match. Read at
+	// start: an invalid file fails the start with an error naming the entry.
+	File string `mapstructure:"file"`
+}
+
+// Validate loads the price file, if any, so that a bad one fails the start.
+func (p *PricingConfig) Validate() error {
+	if !p.Enabled || p.File == "" {
+		return nil
+	}
+	if _, err := pricing.Load(p.File); err != nil {
+		return fmt.Errorf("pricing.file: %w", err)
+	}
+	return nil
+}
+
+// table returns the price table the configuration names: nil when pricing
+// is off, the default table, or the default table with the file's entries.
+func (p *PricingConfig) table() (*pricing.Table, error) {
+	if !p.Enabled {
+		return nil, nil
+	}
+	if p.File == "" {
+		return pricing.Default(), nil
+	}
+	over, err := pricing.Load(p.File)
+	if err != nil {
+		return nil, fmt.Errorf("pricing.file: %w", err)
+	}
+	return pricing.Default().Merge(over), nil
 }
 
 // tickInterval is how often the exporter advances the assembler's clock:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/sink"
+	"github.com/crewtrace/crewtrace/pricing"
 )
 
 func loadConfig(t *testing.T, name string) *Config {
@@ -100,6 +101,26 @@ func TestLoadConfig(t *testing.T) {
 		require.NoError(t, confmap.Validate(cfg))
 		assert.Equal(t, []string{"file", "http"}, sinkNames(cfg), "every section that is set is a sink")
 	})
+	t.Run("pricing", func(t *testing.T) {
+		cfg := loadConfig(t, "pricing")
+		require.NoError(t, confmap.Validate(cfg))
+		assert.Equal(t, PricingConfig{Enabled: true, File: "testdata/prices.json"}, cfg.Pricing)
+		tab, err := cfg.Pricing.table()
+		require.NoError(t, err)
+		assert.Equal(t, pricing.Default().Version()+"+acme-2026-12", tab.Version())
+		_, ok := tab.Match("azure.ai.openai", "gpt-5-mini-2025-08-07")
+		assert.True(t, ok, "the file's entry")
+		_, ok = tab.Match("anthropic", "claude-haiku-4-5")
+		assert.True(t, ok, "the defaults")
+		assert.True(t, loadConfig(t, "").Pricing.Enabled, "pricing is on by default")
+	})
+	t.Run("pricing_off", func(t *testing.T) {
+		cfg := loadConfig(t, "pricing_off")
+		require.NoError(t, confmap.Validate(cfg))
+		tab, err := cfg.Pricing.table()
+		require.NoError(t, err)
+		assert.Nil(t, tab)
+	})
 	t.Run("file_disabled", func(t *testing.T) {
 		cfg := loadConfig(t, "file_disabled")
 		require.NoError(t, confmap.Validate(cfg))
@@ -130,6 +151,7 @@ func TestValidateErrors(t *testing.T) {
 		{"bad_file", []string{"file.path must not be empty", "file.max_megabytes must not be negative", "file.max_backups must not be negative"}},
 		{"bad_http", []string{"http.endpoint must not be empty"}},
 		{"bad_url", []string{`trace_url_base must be an absolute URL, got "localhost:16686"`}},
+		{"bad_pricing", []string{`pricing.file: pricing: invalid price table: testdata/prices_bad.json: models[1] (provider "openai", model "gpt-typo"): json: unknown field "ouptut"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

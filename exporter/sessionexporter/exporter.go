@@ -74,6 +74,13 @@ func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config, 
 // newTracesExporterWithSinks builds the exporter writing to sinks, or to
 // the configured sinks when sinks is nil (tests put sinks of theirs there).
 func newTracesExporterWithSinks(ctx context.Context, set exporter.Settings, cfg *Config, now func() time.Time, sinks []namedSink) (exporter.Traces, error) {
+	prices, err := cfg.Pricing.table()
+	if err != nil {
+		return nil, fmt.Errorf("session exporter: %w", err)
+	}
+	if prices != nil {
+		set.Logger.Info("Pricing LLM calls", zap.String("price_table", prices.Version()))
+	}
 	e := &sessionExporter{
 		cfg:    cfg,
 		id:     set.ID,
@@ -94,9 +101,9 @@ func newTracesExporterWithSinks(ctx context.Context, set exporter.Settings, cfg 
 			MaxRecordSpans:   cfg.MaxRecordSpans,
 			IncludeRootless:  cfg.IncludeRootless,
 			TraceURLBase:     cfg.TraceURLBase,
+			Prices:           prices,
 		}),
 	}
-	var err error
 	e.tel, err = metadata.NewTelemetryBuilder(set.TelemetrySettings, e.buf.Occupancy)
 	if err != nil {
 		return nil, err

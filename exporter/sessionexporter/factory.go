@@ -63,6 +63,8 @@ func createDefaultConfig() component.Config {
 		MaxAttributeBytes: defaultMaxAttrBytes,
 		MaxEventsPerSpan:  defaultMaxEvents,
 		MaxRecordSpans:    defaultMaxRecordSpans,
+		// Every call is priced from the embedded table unless turned off.
+		Pricing: PricingConfig{Enabled: true},
 		// Sink sections are off until present; these are their defaults.
 		File: configoptional.Default(sink.FileConfig{
 			Path:          defaultFilePath,

@@ -49,6 +49,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/dialect"
+	"github.com/crewtrace/crewtrace/pricing"
 	"github.com/crewtrace/crewtrace/record"
 )
 
@@ -84,6 +85,8 @@ type Config struct {
 	IncludeRootless bool
 	// TraceURLBase is the Jaeger UI base URL; records get TraceURLBase/trace/<id>.
 	TraceURLBase string
+	// Prices prices the LLM calls (cost.go); nil leaves records without cost.
+	Prices *pricing.Table
 }
 
 // Result is what one call produced: the records to write and the counts the
@@ -249,6 +252,9 @@ func (a *Assembler) addSpan(s ptrace.Span, res pcommon.Resource, now int64, out 
 	sp, f := summarise(s, &a.rd)
 	if sp.badTime {
 		out.BadTimestamps++
+	}
+	if sp.kind == kindLLM && a.cfg.Prices != nil {
+		a.price(&sp, &f, now)
 	}
 	if n := a.batch[tid]; n > 0 {
 		ss.spans = slices.Grow(ss.spans, int(n))

@@ -163,7 +163,7 @@ func addTokens(a, b int64) int64 {
 // out; the heap a buffered span costs is measured against this figure by
 // BenchmarkBufferedMemory.
 const (
-	sizeSpan    = 168 // span
+	sizeSpan    = 176 // span
 	sizeEvent   = 136 // event
 	sizeParam   = 32  // param
 	sizeRoot    = 96  // root

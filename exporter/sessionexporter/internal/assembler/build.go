@@ -25,6 +25,7 @@ const (
 //	assignAgents  which agent each span belongs to; the agents list
 //	count         span kinds, tokens, errors and times, per session, agent,
 //	              model and tool
+//	costs         the LLM calls' cost, per session, agent and model (cost.go)
 //	convertEvents the session events, attributed to their agents, in time order
 //	listSpans     the span list (max_record_spans), with each span's events
 func (a *Assembler) build(ss *session, reason string, now int64) record.Record {
@@ -33,6 +34,7 @@ func (a *Assembler) build(ss *session, reason string, now int64) record.Record {
 	var agentOf []int
 	r.Agents, agentOf = ss.assignAgents()
 	ss.count(&r, agentOf)
+	a.costs(ss, &r, agentOf)
 	var eventsOf [][]int
 	r.Events, eventsOf = ss.convertEvents(r.Agents, agentOf, a.cfg.MaxRecordSpans > 0)
 	if a.cfg.MaxRecordSpans > 0 {
@@ -457,6 +459,7 @@ func sumTokens(t *record.Tokens, u *dialect.Tokens) {
 	t.CacheRead = addTokens(t.CacheRead, u.CacheRead)
 	t.CacheWrite = addTokens(t.CacheWrite, u.CacheWrite)
 	t.Reasoning = addTokens(t.Reasoning, u.Reasoning)
+	t.CacheWrite1h = addTokens(t.CacheWrite1h, u.CacheWrite1h)
 }
 
 // sortByStart orders items by their first start, ties by tie.

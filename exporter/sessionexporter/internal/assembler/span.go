@@ -38,8 +38,18 @@ type span struct {
 	name       string // the agent's name on an agent span, the tool's on a tool span
 	spanName   string // the span's own name, for the record's span list
 	tokens     dialect.Tokens
+	cost       float64 // USD, for costPriced and costReported
+	costKind   uint8
 	events     []event
 }
+
+// Cost kinds of an LLM span: how its cost is known.
+const (
+	costNone     uint8 = iota // not an LLM span, or pricing off
+	costPriced                // priced from the price table
+	costReported              // the span reported its cost
+	costUnpriced              // neither: unknown model or missing price
+)
 
 // event is a session event found on a span.
 type event struct {
@@ -79,6 +89,8 @@ type found struct {
 	root            *root // non-nil for a crewtrace session span or a parentless span
 	provider, model string
 	message         string // why a failed span failed
+	reportedCost    float64
+	hasCost         bool // the span reported reportedCost
 }
 
 // maxSaneNanos bounds accepted timestamps (year 2200); later ones are absurd.
@@ -114,6 +126,7 @@ func summarise(s ptrace.Span, rd *reader) (sp span, f found) {
 	f = found{sessionID: rd.id(d.SessionID), message: rd.text(d.Message)}
 	if sp.kind == kindLLM {
 		f.provider, f.model = rd.text(d.Provider), rd.text(d.Model())
+		f.reportedCost, f.hasCost = d.CostUSD, d.HasCost
 	}
 
 	evs := s.Events()

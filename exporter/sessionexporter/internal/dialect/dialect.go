@@ -119,6 +119,9 @@ type Tokens struct {
 	CacheWrite int64
 	// Reasoning counts the output tokens spent on reasoning.
 	Reasoning int64
+	// CacheWrite1h counts the cache writes with a one-hour lifetime (part of
+	// CacheWrite; crewtrace's key only).
+	CacheWrite1h int64
 }
 
 // Span is what Read found in one span.
@@ -143,6 +146,12 @@ type Span struct {
 	RequestModel, ResponseModel string
 	// Tokens is the span's token usage.
 	Tokens Tokens
+	// CostUSD is the call's cost in US dollars as the span reports it
+	// (crewtrace.usage.cost, gen_ai.usage.cost, else Langfuse's cost
+	// details: their "total", else the sum of their parts); HasCost says
+	// whether it does. A negative, NaN or infinite cost is no cost.
+	CostUSD float64
+	HasCost bool
 	// ToolName names the tool of a tool span (the span's name when no key does).
 	ToolName string
 	// Failed is true for status Error or Langfuse level ERROR; Message is
@@ -298,6 +307,13 @@ func (f *found) fill(out *Span, spanName string) {
 	if f.has(fLangfuseUsage) && !f.has(fInput) && !f.has(fOutput) {
 		out.Tokens = langfuseUsage(f.str(fLangfuseUsage))
 	}
+	out.Tokens.CacheWrite1h = min(f.int(fCacheWrite1h), out.Tokens.CacheWrite)
+	switch {
+	case f.has(fCost):
+		out.CostUSD, out.HasCost = usd(f.v[fCost])
+	case f.has(fLangfuseCost):
+		out.CostUSD, out.HasCost = langfuseCost(f.str(fLangfuseCost))
+	}
 	switch out.Kind {
 	case KindRoot:
 		if out.Source == SourceCrewtrace {
@@ -386,6 +402,64 @@ func langfuseUsage(doc string) Tokens {
 		}
 	}
 	return t
+}
+
+// usd reads a cost written as a number or a decimal string.
+func usd(v pcommon.Value) (float64, bool) {
+	var d float64
+	switch v.Type() {
+	case pcommon.ValueTypeDouble:
+		d = v.Double()
+	case pcommon.ValueTypeInt:
+		d = float64(v.Int())
+	case pcommon.ValueTypeStr:
+		var err error
+		if d, err = strconv.ParseFloat(v.Str(), 64); err != nil {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	if !validCost(d) {
+		return 0, false
+	}
+	return d, true
+}
+
+// maxCostUSD bounds a reported cost: no single call costs a million dollars.
+const maxCostUSD = 1e6
+
+func validCost(d float64) bool { return d >= 0 && d <= maxCostUSD }
+
+// langfuseCost reads Langfuse's cost details: {"total": x}, else the sum
+// of its numeric entries ({"input": x, "output": y}).
+func langfuseCost(doc string) (float64, bool) {
+	if len(doc) > maxUsageJSON {
+		return 0, false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal([]byte(doc), &m) != nil || len(m) == 0 {
+		return 0, false
+	}
+	if raw, ok := m["total"]; ok {
+		var d float64
+		if json.Unmarshal(raw, &d) != nil || !validCost(d) {
+			return 0, false
+		}
+		return d, true
+	}
+	var sum float64
+	for _, raw := range m {
+		var d float64
+		if json.Unmarshal(raw, &d) != nil || !validCost(d) {
+			return 0, false
+		}
+		sum += d
+	}
+	if !validCost(sum) {
+		return 0, false
+	}
+	return sum, true
 }
 
 // exceptionMessage is exception.message of the last "exception" event.

@@ -41,7 +41,10 @@ const (
 	fCacheRead
 	fCacheWrite
 	fReasoning
+	fCacheWrite1h
 	fLangfuseUsage
+	fCost         // a call's cost in USD, a number
+	fLangfuseCost // Langfuse's cost details, a JSON object
 	// errors
 	fErrorType
 	fLangfuseLevel
@@ -72,6 +75,8 @@ var crewtraceTable = table{SourceCrewtrace, []entry{
 	{semconv.SessionEndStateKey, fEndState},
 	{semconv.SessionEndReasonKey, fEndReason},
 	{semconv.SessionTagsKey, fTags},
+	{semconv.CacheCreation1hInputTokensKey, fCacheWrite1h},
+	{semconv.UsageCostKey, fCost},
 }}
 
 // genAITable: OTel GenAI semantic conventions v1.36.0 to v1.41.0 (the Go
@@ -100,6 +105,7 @@ var genAITable = table{SourceGenAI, []entry{
 	{semconv.GenAISystemKey, fProvider},
 	{semconv.GenAIPromptTokensKey, fInput},
 	{semconv.GenAICompletionTokensKey, fOutput},
+	{semconv.GenAIUsageCostKey, fCost},
 }}
 
 // openInferenceTable: OpenInference semantic conventions
@@ -147,6 +153,7 @@ var langfuseTable = table{SourceLangfuse, []entry{
 	{semconv.LangfuseTraceNameKey, fTraceName},
 	{semconv.LangfuseModelKey, fResponseModel},
 	{semconv.LangfuseUsageDetailsKey, fLangfuseUsage},
+	{semconv.LangfuseCostDetailsKey, fLangfuseCost},
 	{semconv.LangfuseLevelKey, fLangfuseLevel},
 	{semconv.LangfuseStatusMessageKey, fLangfuseStatusMessage},
 }}

@@ -2,6 +2,7 @@ package otelanthropic_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -96,12 +98,44 @@ func TestMessage(t *testing.T) {
 	assert.Equal(t, codes.Unset, s.Status().Code)
 }
 
-// Input tokens include prompt-cache writes and reads.
+// Input tokens include prompt-cache writes and reads (Anthropic's
+// input_tokens does not), and the cache counts say which part they are,
+// one-hour writes apart.
 func TestMessageCachedTokens(t *testing.T) {
 	e := newEnv(t)
-	_, err := e.client.Messages.New(e.ctx, params(modelCached))
+	msg, err := e.client.Messages.New(e.ctx, params(modelCached))
 	require.NoError(t, err)
-	assert.Equal(t, int64(3+100+1000), spantest.GenAI(e.onlyLLMSpan(t))["gen_ai.usage.input_tokens"])
+	assert.Equal(t, int64(40), msg.Usage.CacheCreation.Ephemeral1hInputTokens, "the SDK reads the same body")
+	assert.Equal(t, cachedUsage(7), cacheKeys(spantest.Attrs(e.onlyLLMSpan(t))))
+}
+
+func TestMessageStreamCachedTokens(t *testing.T) {
+	e := newEnv(t)
+	stream := e.client.Messages.NewStreaming(e.ctx, params(modelCached))
+	for stream.Next() {
+	}
+	require.NoError(t, stream.Err())
+	assert.Equal(t, cachedUsage(15), cacheKeys(spantest.Attrs(e.onlyLLMSpan(t))))
+}
+
+func cachedUsage(output int64) map[string]any {
+	return map[string]any{
+		"gen_ai.usage.input_tokens":                      int64(3 + 100 + 1000),
+		"gen_ai.usage.output_tokens":                     output,
+		"gen_ai.usage.cache_read.input_tokens":           int64(1000),
+		"gen_ai.usage.cache_creation.input_tokens":       int64(100),
+		"crewtrace.usage.cache_creation_1h.input_tokens": int64(40),
+	}
+}
+
+func cacheKeys(attrs map[attribute.Key]attribute.Value) map[string]any {
+	out := map[string]any{}
+	for k, v := range attrs {
+		if strings.Contains(string(k), "usage.") {
+			out[string(k)] = v.AsInterface()
+		}
+	}
+	return out
 }
 
 func TestMessageStream(t *testing.T) {

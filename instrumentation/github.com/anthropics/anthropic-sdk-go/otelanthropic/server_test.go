@@ -79,7 +79,8 @@ func (f *fakeAnthropic) serve(w http.ResponseWriter, r *http.Request) {
 
 func usageJSON(model string, output int) string {
 	if model == modelCached {
-		return fmt.Sprintf(`"usage":{"input_tokens":3,"cache_creation_input_tokens":100,"cache_read_input_tokens":1000,"output_tokens":%d}`, output)
+		return fmt.Sprintf(`"usage":{"input_tokens":3,"cache_creation_input_tokens":100,"cache_read_input_tokens":1000,`+
+			`"cache_creation":{"ephemeral_5m_input_tokens":60,"ephemeral_1h_input_tokens":40},"output_tokens":%d}`, output)
 	}
 	return fmt.Sprintf(`"usage":{"input_tokens":25,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":%d}`, output)
 }

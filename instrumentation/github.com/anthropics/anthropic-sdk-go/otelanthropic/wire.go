@@ -53,12 +53,17 @@ type usage struct {
 	OutputTokens             *int `json:"output_tokens"`
 	CacheCreationInputTokens *int `json:"cache_creation_input_tokens"`
 	CacheReadInputTokens     *int `json:"cache_read_input_tokens"`
+	// CacheCreation splits cache_creation_input_tokens by cache lifetime,
+	// which Anthropic prices apart.
+	CacheCreation *struct {
+		Ephemeral1h *int `json:"ephemeral_1h_input_tokens"`
+	} `json:"cache_creation"`
 }
 
 // tokens are the token counts of a message as the API reports them, each
 // the last value seen.
 type tokens struct {
-	input, output, cacheCreation, cacheRead int
+	input, output, cacheCreation, cacheRead, cacheCreation1h int
 }
 
 // add takes the counts u carries.
@@ -75,15 +80,22 @@ func (t *tokens) add(u *usage) {
 	set(&t.output, u.OutputTokens)
 	set(&t.cacheCreation, u.CacheCreationInputTokens)
 	set(&t.cacheRead, u.CacheReadInputTokens)
+	if u.CacheCreation != nil {
+		set(&t.cacheCreation1h, u.CacheCreation.Ephemeral1h)
+	}
 }
 
 // setTokens records t in resp: the one place where the API's counts become
 // token counts. Input tokens include the prompt-cache writes and reads,
 // which the API counts apart from input_tokens: gen_ai.usage.input_tokens
-// is all the input the model read.
+// is all the input the model read, and the cache counts say which part of it
+// was read from and written to the cache (one-hour writes apart).
 func (t *tokens) setTokens(resp *otelsession.LLMResponse) {
 	resp.InputTokens = t.input + t.cacheCreation + t.cacheRead
 	resp.OutputTokens = t.output
+	resp.CacheReadInputTokens = t.cacheRead
+	resp.CacheCreationInputTokens = t.cacheCreation
+	resp.CacheCreation1hInputTokens = min(t.cacheCreation1h, t.cacheCreation)
 }
 
 // message is a Message (a whole response, or the one a message_start event carries).

@@ -1,6 +1,7 @@
 package otelopenai_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,7 +19,24 @@ const (
 	modelCut         = "cut"         // stream cut after two chunks
 	modelStreamError = "streamerror" // an error object inside the stream
 	modelPaused      = "paused"      // stream pauses after two chunks until release is closed
+	modelCached      = "cached"      // usage with cached, reasoning tokens and a gateway's cost
 )
+
+// usageOf is the usage object the fake server sends for a model: chat
+// completions spelling, or the responses API's.
+func usageOf(model string, responsesAPI bool) string {
+	switch {
+	case model == modelCached && responsesAPI:
+		return `{"input_tokens":1200,"output_tokens":300,"total_tokens":1500,"input_tokens_details":{"cached_tokens":1024},"output_tokens_details":{"reasoning_tokens":256}}`
+	case model == modelCached:
+		return `{"prompt_tokens":2048,"completion_tokens":600,"total_tokens":2648,` +
+			`"prompt_tokens_details":{"cached_tokens":1536,"audio_tokens":0},` +
+			`"completion_tokens_details":{"reasoning_tokens":512,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0},"cost":0.0042}`
+	case responsesAPI:
+		return `{"input_tokens":12,"output_tokens":3,"total_tokens":15,"input_tokens_details":{"cached_tokens":0},"output_tokens_details":{"reasoning_tokens":0}}`
+	}
+	return ""
+}
 
 // fakeOpenAI is an httptest server speaking the OpenAI wire format:
 // chat completions (JSON and SSE), embeddings and the responses API (JSON and
@@ -78,7 +96,7 @@ func (f *fakeOpenAI) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, fmt.Sprintf(`{"id":"chatcmpl-1","object":"chat.completion","created":1767225600,"model":"%s-2026-01-01",`+
 			`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello world","refusal":null},"logprobs":null,"finish_reason":"stop"},`+
 			`{"index":1,"message":{"role":"assistant","content":"Hi"},"logprobs":null,"finish_reason":"length"}],`+
-			`"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}`, req.Model))
+			`"usage":%s}`, req.Model, cmp.Or(usageOf(req.Model, false), `{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}`)))
 	case strings.HasSuffix(r.URL.Path, "/embeddings"):
 		writeJSON(w, http.StatusOK, fmt.Sprintf(`{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,-0.2,0.3]}],`+
 			`"model":"%s","usage":{"prompt_tokens":5,"total_tokens":5}}`, req.Model))
@@ -133,7 +151,7 @@ func (f *fakeOpenAI) chatStream(w http.ResponseWriter, r *http.Request, req fake
 	send(chunk(req.Model, "", "stop"))
 	if req.StreamOptions.IncludeUsage {
 		send(fmt.Sprintf(`{"id":"chatcmpl-2","object":"chat.completion.chunk","created":1767225600,"model":"%s-2026-01-01","choices":[],`+
-			`"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}`, req.Model))
+			`"usage":%s}`, req.Model, cmp.Or(usageOf(req.Model, false), `{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}`)))
 	}
 	send("[DONE]")
 }
@@ -141,7 +159,7 @@ func (f *fakeOpenAI) chatStream(w http.ResponseWriter, r *http.Request, req fake
 func responseObject(model, status string) string {
 	return fmt.Sprintf(`{"id":"resp_1","object":"response","created_at":1767225600,"status":%q,"model":"%s-2026-01-01",`+
 		`"output":[{"type":"message","id":"msg_1","status":"completed","role":"assistant","content":[{"type":"output_text","text":"Hello world","annotations":[]}]}],`+
-		`"usage":{"input_tokens":12,"output_tokens":3,"total_tokens":15,"input_tokens_details":{"cached_tokens":0},"output_tokens_details":{"reasoning_tokens":0}}}`, status, model)
+		`"usage":%s}`, status, model, usageOf(model, true))
 }
 
 func responsesStream(w http.ResponseWriter, req fakeRequest) {

@@ -77,13 +77,30 @@ func (api) NewResponse(req *http.Request, capture bool) llmhttp.Response {
 }
 
 // usage covers both token-count spellings: chat completions and embeddings
-// (prompt_tokens, completion_tokens) and the responses API (input_tokens,
-// output_tokens).
+// (prompt_tokens, completion_tokens and their _details) and the responses
+// API (input_tokens, output_tokens and their _details). OpenAI counts the
+// cached tokens in the prompt / input tokens and the reasoning tokens in the
+// completion / output tokens, as the GenAI convention does. Cost is the
+// usage.cost that OpenAI-compatible gateways add (OpenRouter's usage
+// accounting), in USD; OpenAI itself sends none.
 type usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	InputTokens      int `json:"input_tokens"`
-	OutputTokens     int `json:"output_tokens"`
+	PromptTokens        int          `json:"prompt_tokens"`
+	CompletionTokens    int          `json:"completion_tokens"`
+	PromptDetails       inputDetail  `json:"prompt_tokens_details"`
+	CompletionDetails   outputDetail `json:"completion_tokens_details"`
+	InputTokens         int          `json:"input_tokens"`
+	OutputTokens        int          `json:"output_tokens"`
+	InputTokensDetails  inputDetail  `json:"input_tokens_details"`
+	OutputTokensDetails outputDetail `json:"output_tokens_details"`
+	Cost                float64      `json:"cost"`
+}
+
+type inputDetail struct {
+	CachedTokens int `json:"cached_tokens"`
+}
+
+type outputDetail struct {
+	ReasoningTokens int `json:"reasoning_tokens"`
 }
 
 // setTokens records the counts of u in resp: the one place where a usage
@@ -91,6 +108,9 @@ type usage struct {
 func (u *usage) setTokens(resp *otelsession.LLMResponse) {
 	resp.InputTokens = u.PromptTokens + u.InputTokens
 	resp.OutputTokens = u.CompletionTokens + u.OutputTokens
+	resp.CacheReadInputTokens = u.PromptDetails.CachedTokens + u.InputTokensDetails.CachedTokens
+	resp.ReasoningOutputTokens = u.CompletionDetails.ReasoningTokens + u.OutputTokensDetails.ReasoningTokens
+	resp.CostUSD = u.Cost
 }
 
 // choice is one choice of a chat completion or a chunk of one.

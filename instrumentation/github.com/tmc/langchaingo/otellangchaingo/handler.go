@@ -405,27 +405,36 @@ func llmResponse(res *llms.ContentResponse, capture bool) otelsession.LLMRespons
 			out.FinishReasons = append(out.FinishReasons, c.StopReason)
 		}
 		if !tokensSet {
-			out.InputTokens, out.OutputTokens, tokensSet = tokens(c.GenerationInfo)
+			tokensSet = setTokens(&out, c.GenerationInfo)
 		}
 	}
 	out.Completion = completion.String()
 	return out
 }
 
-// tokens reads the token counts of a choice's generation info, in the
-// spellings langchaingo's LLMs use: InputTokens/OutputTokens (anthropic,
-// whose input count leaves out prompt-cache writes and reads, added here)
-// or PromptTokens/CompletionTokens (openai, ollama, googleai ...).
-func tokens(info map[string]any) (input, output int, ok bool) {
+// setTokens records the token counts of a choice's generation info in
+// out, in the spellings langchaingo's LLMs use: InputTokens/OutputTokens
+// with CacheCreationInputTokens/CacheReadInputTokens (anthropic, whose input
+// count leaves out prompt-cache writes and reads, added here), or
+// PromptTokens/CompletionTokens with PromptCachedTokens (part of the prompt
+// tokens) and ReasoningTokens (part of the completion tokens) (openai;
+// ollama, googleai ... report the first two). It reports whether the info
+// held token counts.
+func setTokens(out *otelsession.LLMResponse, info map[string]any) bool {
 	if in, found := number(info["InputTokens"]); found {
 		cw, _ := number(info["CacheCreationInputTokens"])
 		cr, _ := number(info["CacheReadInputTokens"])
-		out, _ := number(info["OutputTokens"])
-		return in + cw + cr, out, true
+		out.OutputTokens, _ = number(info["OutputTokens"])
+		out.InputTokens = in + cw + cr
+		out.CacheCreationInputTokens, out.CacheReadInputTokens = cw, cr
+		return true
 	}
 	in, foundIn := number(info["PromptTokens"])
-	out, foundOut := number(info["CompletionTokens"])
-	return in, out, foundIn || foundOut
+	o, foundOut := number(info["CompletionTokens"])
+	out.InputTokens, out.OutputTokens = in, o
+	out.CacheReadInputTokens, _ = number(info["PromptCachedTokens"])
+	out.ReasoningOutputTokens, _ = number(info["ReasoningTokens"])
+	return foundIn || foundOut
 }
 
 // number converts the numeric types generation info holds to int.

@@ -202,6 +202,10 @@ func TestTokenSpellings(t *testing.T) {
 			assert.Equal(t, tt.in, got["gen_ai.usage.input_tokens"])
 			assert.Equal(t, tt.out, got["gen_ai.usage.output_tokens"])
 			assert.Equal(t, []string{"end_turn"}, got["gen_ai.response.finish_reasons"])
+			if tt.name == "anthropic" {
+				assert.Equal(t, int64(4), got["gen_ai.usage.cache_creation.input_tokens"])
+				assert.Equal(t, int64(6), got["gen_ai.usage.cache_read.input_tokens"])
+			}
 		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 const (
 	modelMissing = "missing" // 404 with a provider error body
 	modelCut     = "cut"     // stream cut after the first chunk
+	modelCached  = "cached"  // usage with cached and reasoning tokens
 )
 
 // The MRKL agent's two turns: pick the calculator, then answer.
@@ -70,10 +71,15 @@ func serve(w http.ResponseWriter, r *http.Request) {
 			answer = agentFinish
 		}
 	}
+	usage, streamUsage := `{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}`, `{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}`
+	if req.Model == modelCached {
+		usage = `{"prompt_tokens":2048,"completion_tokens":600,"total_tokens":2648,"prompt_tokens_details":{"cached_tokens":1536},"completion_tokens_details":{"reasoning_tokens":512}}`
+		streamUsage = usage
+	}
 	if !req.Stream {
 		writeJSON(w, http.StatusOK, fmt.Sprintf(`{"id":"chatcmpl-1","object":"chat.completion","created":1767225600,"model":"%s-2026",`+
 			`"choices":[{"index":0,"message":{"role":"assistant","content":%q},"finish_reason":"stop"}],`+
-			`"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}`, req.Model, answer))
+			`"usage":%s}`, req.Model, answer, usage))
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -99,7 +105,7 @@ func serve(w http.ResponseWriter, r *http.Request) {
 	send(chunk(answer[half:], ""))
 	send(chunk("", "stop"))
 	send(fmt.Sprintf(`{"id":"chatcmpl-2","object":"chat.completion.chunk","created":1767225600,"model":"%s-2026","choices":[],`+
-		`"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}`, req.Model))
+		`"usage":%s}`, req.Model, streamUsage))
 	send("[DONE]")
 }
 
