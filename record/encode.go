@@ -93,6 +93,10 @@ func (e *Encoder) Encode(r *Record) ([]byte, error) {
 		b = strconv.AppendInt(b, int64(t.Events), 10)
 		b = append(b, '}')
 	}
+	if r.Fragment != "" {
+		b = appendKey(b, "fragment")
+		b = appendString(b, r.Fragment)
+	}
 	b = append(b, '}')
 	e.buf = b
 	return b, nil

@@ -51,6 +51,9 @@ func FuzzEncoderMatchesEncodingJSON(f *testing.F) {
 		if n%3 != 0 {
 			r.Truncated = &Truncated{Values: int(n), Events: int(offMin)}
 		}
+		if n%2 != 0 {
+			r.Fragment = s2
+		}
 		if b {
 			r.Tags, r.Agents, r.Models, r.Tools, r.Events, r.Resource = nil, nil, nil, nil, nil, nil
 		}
