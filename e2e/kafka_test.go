@@ -373,6 +373,7 @@ func kafkaSessions(t *testing.T) int {
 func TestKafkaScaleOut(t *testing.T) {
 	ctx, k := startKafka(t)
 	n := kafkaSessions(t)
+	cpu0 := k.cpuTimes(t)
 	start := time.Now()
 	crews, truths := k.crews(t, n, 100, "2ms", 1600)
 	noise := k.noise(t, 100)
@@ -380,13 +381,66 @@ func TestKafkaScaleOut(t *testing.T) {
 	truth := readTruths(t, truths)
 	require.Len(t, truth, n)
 	t.Logf("crews done: %d sessions, %d spans in %s", n, spanTotal(truth), time.Since(start).Round(time.Millisecond))
-	f := k.settle(t, ctx, truth, 90*time.Second)
+	// The store catches up in seconds; larger runs (make kafka-load) get
+	// 20 ms per session.
+	f := k.settle(t, ctx, truth, max(90*time.Second, time.Duration(n)*20*time.Millisecond))
 	t.Logf("all in the store %s after the start", time.Since(start).Round(time.Millisecond))
+	k.logUsage(t, ctx, cpu0, start)
 	requireExact(t, f)
 	if !kafkaPlain() {
 		// No partition moved: each trace was written by one collector.
 		assert.Equal(t, f.Sessions, f.Fragments, "one record row per session")
 		assert.Zero(t, f.Split, "split")
+	}
+}
+
+// cpuTimes returns the CPU time each collector has used so far, by name.
+func (k *kafkaEnv) cpuTimes(t *testing.T) map[string]time.Duration {
+	t.Helper()
+	out := map[string]time.Duration{}
+	for _, c := range k.collectors() {
+		d, err := harness.CPUTime(c.Proc.Pid())
+		require.NoError(t, err)
+		out[c.Name] = d
+	}
+	return out
+}
+
+func (k *kafkaEnv) collectors() []*harness.KafkaCollector {
+	return append(append([]*harness.KafkaCollector{}, k.stack.Gateways...), k.stack.Sessions...)
+}
+
+// idleSample is how long logUsage watches the idle collectors.
+const idleSample = 3 * time.Second
+
+// logUsage logs, per collector, the spans it received since cpu0 was taken
+// at t0, the CPU it used meanwhile beyond its idle rate (heartbeats,
+// fetch polls and tickers, measured right after over idleSample), its
+// spans and sessions per CPU-second, peak RSS and the bytes per span read
+// from Kafka — the figures docs/SCALE.md sizes from.
+func (k *kafkaEnv) logUsage(t *testing.T, ctx context.Context, cpu0 map[string]time.Duration, t0 time.Time) {
+	t.Helper()
+	cpu1, t1 := k.cpuTimes(t), time.Now()
+	time.Sleep(idleSample)
+	cpu2 := k.cpuTimes(t)
+	for _, c := range k.collectors() {
+		m, err := harness.ScrapeMetrics(ctx, "http://"+c.Metrics+"/metrics")
+		require.NoError(t, err)
+		spans, _ := m.Get("otelcol_receiver_accepted_spans")
+		rss, err := harness.PeakRSS(c.Proc.Pid())
+		require.NoError(t, err)
+		idle := time.Duration(float64(cpu2[c.Name]-cpu1[c.Name]) * float64(t1.Sub(t0)) / float64(idleSample))
+		used := max(cpu1[c.Name]-cpu0[c.Name]-idle, 10*time.Millisecond)
+		line := fmt.Sprintf("usage %s: %.0f spans, CPU %s beyond %s idle: %.0f spans per CPU-second",
+			c.Name, spans, used.Round(10*time.Millisecond), idle.Round(10*time.Millisecond), spans/used.Seconds())
+		if recs, ok := m.Get("otelcol_exporter_session_records_written"); ok {
+			line += fmt.Sprintf(", %.0f records (%.0f per CPU-second)", recs, recs/used.Seconds())
+		}
+		if b, ok := m.Get("otelcol_kafka_receiver_bytes"); ok && spans > 0 {
+			raw, _ := m.Get("otelcol_kafka_receiver_bytes_uncompressed")
+			line += fmt.Sprintf(", %.0f B/span from Kafka (%.0f uncompressed)", b/spans, raw/spans)
+		}
+		t.Logf("%s; peak RSS %.1f MiB", line, float64(rss)/(1<<20))
 	}
 }
 
