@@ -10,7 +10,7 @@ GO ?= go
 RACE ?= -race
 TESTFLAGS ?=
 
-.PHONY: test fmt-check vet unit check-work tidy modules demo e2e e2e-build fuzz-short load work-sum tree-check rules-test bench-store screenshots bench-viewer
+.PHONY: test fmt-check vet unit check-work tidy modules demo e2e e2e-build fuzz-short load work-sum tree-check rules-test bench-store screenshots bench-viewer kafka-load kafka-plain
 
 ## test: everything CI checks — formatting, go.work, vet, and race tests in every module
 ## (the e2e module runs the collector, Jaeger and the example crew as processes),
@@ -148,6 +148,25 @@ LOAD_ARGS ?= -sessions 10000 -max-sessions 20000 -noise-workers 2 -noise-traces 
 ## load: 10,000 sessions open at once + 3,000 telemetrygen traces through the real collector (minutes).
 load: e2e-build
 	@cd e2e && CREWTRACE_BUILD_DIR=$(abspath $(BUILD)) $(GO) run ./cmd/crewtrace-load $(LOAD_ARGS)
+
+# Scale-out on Kafka (docs/SCALE.md): the e2e Kafka tests start a
+# Kafka-protocol broker (franz-go's kfake), 2 gateways and 3 session
+# collectors on 127.0.0.1. `test` runs them with 3,000 sessions; kafka-load
+# runs TestKafkaScaleOut with KAFKA_SESSIONS and logs each collector's spans,
+# CPU time and peak RSS; kafka-plain runs every Kafka test on the plain setup
+# (no scale_out, the kafka receiver's default marking) and logs what each
+# fault costs there, without failing on it.
+KAFKA_SESSIONS ?= 20000
+
+## kafka-load: TestKafkaScaleOut with $(KAFKA_SESSIONS) sessions, with per-collector CPU and memory (minutes).
+kafka-load: e2e-build
+	@cd e2e && CREWTRACE_BUILD_DIR=$(abspath $(BUILD)) CREWTRACE_KAFKA_SESSIONS=$(KAFKA_SESSIONS) \
+		$(GO) test -count=1 -v -timeout 30m -run '^TestKafkaScaleOut$$' .
+
+## kafka-plain: the Kafka tests on the plain setup, figures logged, not required (minutes).
+kafka-plain: e2e-build
+	@cd e2e && CREWTRACE_BUILD_DIR=$(abspath $(BUILD)) CREWTRACE_KAFKA_PLAIN=1 \
+		$(GO) test -count=1 -v -timeout 30m -run '^TestKafka' .
 
 # Store benchmarks. The read benchmarks build a store of 100,000 generated
 # sessions per dialect (SQLite and PostgreSQL via pgtest) once per run, out of

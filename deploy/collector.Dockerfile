@@ -22,6 +22,8 @@ COPY --from=build /out/otelcol-crewtrace /usr/local/bin/otelcol-crewtrace
 COPY collector-config.yaml /etc/crewtrace/collector-config.yaml
 # Sink overlays, one per sink; docker-compose.yml adds one with a second --config.
 COPY deploy/sinks /etc/crewtrace/sinks
+# Gateway and session collector configurations (docker-compose.yml, profile kafka).
+COPY deploy/kafka /etc/crewtrace/kafka
 USER 10001
 # Session records go to the volume; the rest of collector-config.yaml's
 # defaults (loopback listeners) are overridden by docker-compose.yml.

@@ -115,6 +115,10 @@ func (e *Encoder) Encode(r *Record) ([]byte, error) {
 		}
 		b = append(b, '}')
 	}
+	if r.Fragment != "" {
+		b = appendKey(b, "fragment")
+		b = appendString(b, r.Fragment)
+	}
 	b = append(b, '}')
 	e.buf = b
 	return b, nil

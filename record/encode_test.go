@@ -50,6 +50,9 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 		if i%2 == 1 {
 			recs[len(recs)-1].Truncated = &Truncated{Values: i, Events: 2 * i, Spans: i % 3}
 		}
+		if i%3 == 0 {
+			recs[len(recs)-1].Fragment = s
+		}
 	}
 	recs = append(recs, Record{}) // nil slices and maps, zero times
 	var e Encoder

@@ -54,6 +54,9 @@ func FuzzEncoderMatchesEncodingJSON(f *testing.F) {
 		if n%3 != 0 {
 			r.Truncated = &Truncated{Values: int(n), Events: int(offMin), Spans: int(n % 7)}
 		}
+		if n%2 != 0 {
+			r.Fragment = s2
+		}
 		if b {
 			r.Tags, r.Agents, r.Models, r.Tools, r.Events, r.Resource, r.Spans = nil, nil, nil, nil, nil, nil, nil
 		}

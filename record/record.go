@@ -125,6 +125,12 @@ type Record struct {
 	// Truncated counts what the exporter's limits cut from the session's
 	// spans; nil (omitted) when they cut nothing.
 	Truncated *Truncated `json:"truncated,omitempty"`
+	// Fragment names the collector run that assembled this record when
+	// several collectors share a trace's spans (the exporter's scale_out
+	// section): a store keeps each fragment's highest revision and counts
+	// the fragment with most spans. Empty (omitted) for a single collector:
+	// the record is the whole trace.
+	Fragment string `json:"fragment,omitempty"`
 }
 
 // Truncated counts what a session lost to the exporter's limits on client

@@ -21,6 +21,10 @@ import (
 // SchemaURL is the OpenTelemetry schema the GenAI keys come from.
 const SchemaURL = genai.SchemaURL
 
+// ServiceInstanceIDKey is the resource key naming a collector instance; the
+// session exporter's scale_out fragment defaults to it.
+const ServiceInstanceIDKey = otelsemconv.ServiceInstanceIDKey
+
 // Keys shared with the OpenTelemetry semantic conventions.
 const (
 	// SessionIDKey carries the session's UUID on every span the library

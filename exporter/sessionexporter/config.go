@@ -67,6 +67,12 @@ type Config struct {
 	// records queue has its own setting, sending_queue.storage.
 	StorageID *component.ID `mapstructure:"storage"`
 
+	// ScaleOut, when set, makes this collector one of several that share
+	// the traffic through a log partitioned by trace ID (the kafka receiver
+	// in one consumer group): records name their fragment, and each
+	// ConsumeTraces call returns once its traces' records are queued.
+	ScaleOut configoptional.Optional[ScaleOutConfig] `mapstructure:"scale_out"`
+
 	// The sinks, one section each: a section that is present configures its
 	// sink (its keys default as documented), an absent one or one with
 	// `enabled: false` leaves it off. At least one must be set; every record
@@ -90,6 +96,44 @@ type Config struct {
 	BackOffConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
 
 	_ struct{}
+}
+
+// ScaleOutConfig is the scale_out section: how this collector works beside
+// others that receive other partitions of the same traffic. When a
+// partition moves between collectors (a rebalance, a crash) while a trace is
+// being assembled, two collectors can each write a record of that trace;
+// the store keeps both and counts the one with most spans (the store's
+// README, "Fragments"), and the hold below makes that one the whole trace:
+//
+//   - every record carries fragment = "<instance>/<8 hex digits drawn at
+//     start>", so two collectors, or two runs of one, never overwrite each
+//     other's record of a trace;
+//   - ConsumeTraces returns only when every trace it carried has its record
+//     queued (or is ignored as no session), or when its context ends. With
+//     the kafka receiver's message_marking.after, a message's offset is
+//     committed only then, so whoever owns the partition next reads again
+//     every message of every trace not yet written, and assembles it whole.
+//
+// The kafka receiver must let calls wait: partition_processing.independent
+// with max_in_flight.records and bytes above what arrives during a trace's
+// life (deploy/kafka/session-collector.yaml, docs/SCALE.md).
+type ScaleOutConfig struct {
+	// Instance names this collector in the records' fragment; default the
+	// collector's service.instance.id, else the host name.
+	Instance string `mapstructure:"instance"`
+
+	_ struct{}
+}
+
+// maxInstanceBytes bounds scale_out.instance: it is part of every record.
+const maxInstanceBytes = 128
+
+// Validate checks the instance name's length.
+func (c *ScaleOutConfig) Validate() error {
+	if len(c.Instance) > maxInstanceBytes {
+		return fmt.Errorf("scale_out.instance must be at most %d bytes, got %d", maxInstanceBytes, len(c.Instance))
+	}
+	return nil
 }
 
 // Validate checks the exporter's own keys and that at least one sink

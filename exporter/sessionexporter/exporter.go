@@ -2,8 +2,11 @@ package sessionexporter // import "github.com/crewtrace/crewtrace/exporter/sessi
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -13,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -21,6 +25,7 @@ import (
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/assembler"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/buffer"
 	"github.com/crewtrace/crewtrace/exporter/sessionexporter/internal/metadata"
+	"github.com/crewtrace/crewtrace/semconv"
 )
 
 // sessionExporter is the pipeline. Each step is one call on the buffer,
@@ -59,6 +64,13 @@ type sessionExporter struct {
 	// the shutdown.
 	run       context.Context
 	cancelRun context.CancelFunc
+
+	// fragment names this collector run in every record (scale_out); ""
+	// without scale_out.
+	fragment string
+	// holds are the ConsumeTraces calls waiting for their traces' records
+	// (scale_out, hold.go); nil without scale_out.
+	holds *holds
 
 	// emitted holds the attribute sets of sessions_emitted, one per
 	// (end state class, flush reason, complete): a fixed table, so no client
@@ -103,6 +115,10 @@ func newTracesExporterWithSinks(ctx context.Context, set exporter.Settings, cfg 
 			TraceURLBase:     cfg.TraceURLBase,
 			Prices:           prices,
 		}),
+	}
+	if so := cfg.ScaleOut.Get(); so != nil {
+		e.fragment = fragmentName(so.Instance, set.Resource)
+		e.holds = newHolds()
 	}
 	e.tel, err = metadata.NewTelemetryBuilder(set.TelemetrySettings, e.buf.Occupancy)
 	if err != nil {
@@ -209,6 +225,9 @@ func (e *sessionExporter) tick(every time.Duration) {
 // receiver then reports a retryable error, so no sender is told that spans
 // which are not durable were accepted.
 func (e *sessionExporter) consumeTraces(ctx context.Context, td ptrace.Traces) error {
+	if e.holds != nil {
+		return e.consumeHeld(ctx, td)
+	}
 	b, err := e.buf.Add(ctx, td, e.now())
 	// Records flushed at a limit are queued even if the sender gives up
 	// waiting (a full queue with block_on_overflow blocks here): they are
@@ -223,12 +242,51 @@ func (e *sessionExporter) consumeTraces(ctx context.Context, td ptrace.Traces) e
 	return nil
 }
 
+// consumeHeld is consumeTraces with scale_out: it returns once every trace
+// of td is settled (hold.go), or with an error when ctx ends first (the
+// spans stay buffered and are written with their trace; the sender, the
+// kafka receiver, does not mark the message, and the partition's next
+// owner reads it again).
+func (e *sessionExporter) consumeHeld(ctx context.Context, td ptrace.Traces) error {
+	var w *hold
+	b, err := e.buf.AddHolding(ctx, td, e.now(), func(step uint64, pending []pcommon.TraceID) {
+		w = e.holds.add(step, pending)
+	})
+	e.emit(e.run, b)
+	if err != nil {
+		if w != nil {
+			e.holds.cancel(w)
+		}
+		e.tel.StorageFailures.Add(ctx, 1, attrOpAppend)
+		e.logger.Error("Spans could not be written to storage; refused (the sender retries)", zap.Error(err))
+		return fmt.Errorf("session exporter: %w", err)
+	}
+	if w == nil {
+		return nil
+	}
+	select {
+	case <-w.done:
+		if w.err != nil {
+			return fmt.Errorf("session exporter: %w", w.err)
+		}
+		return nil
+	case <-ctx.Done():
+		e.holds.cancel(w)
+		return fmt.Errorf("session exporter: stopped waiting for the trace's record (its spans stay buffered): %w", context.Cause(ctx))
+	}
+}
+
 func (e *sessionExporter) shutdown(ctx context.Context) error {
 	e.cancelRun()
 	if e.stop != nil {
 		close(e.stop)
 		<-e.done
 		e.stop = nil
+	}
+	if e.holds != nil {
+		// Receivers have stopped; a call still waiting gets an error, so
+		// its message is not marked.
+		e.holds.close()
 	}
 	if e.buf.Durable() {
 		// With storage, buffered sessions are not cut short: they stay in
@@ -278,6 +336,43 @@ func (e *sessionExporter) emit(ctx context.Context, b buffer.Batch) {
 		e.logger.Warn("Storage not updated after emission; after a crash these sessions would be emitted again",
 			zap.Error(err))
 	}
+	if e.holds != nil {
+		e.holds.settle(b.Step, settledTraces(&b.Result))
+	}
+}
+
+// settledTraces returns the traces a step emitted a record of or released.
+func settledTraces(res *assembler.Result) []pcommon.TraceID {
+	if len(res.Records) == 0 && len(res.Released) == 0 {
+		return nil
+	}
+	out := make([]pcommon.TraceID, 0, len(res.Records)+len(res.Released))
+	for i := range res.Records {
+		var tid pcommon.TraceID
+		if n, err := hex.Decode(tid[:], []byte(res.Records[i].TraceID)); err == nil && n == len(tid) {
+			out = append(out, tid)
+		}
+	}
+	return append(out, res.Released...)
+}
+
+// fragmentName is the fragment every record of this run carries: the
+// instance name (scale_out.instance, else the collector's
+// service.instance.id, else the host name) and 8 hex digits drawn now, so
+// that a restarted collector's records never overwrite those of its
+// previous run at an equal revision.
+func fragmentName(instance string, res pcommon.Resource) string {
+	if instance == "" {
+		if v, ok := res.Attributes().Get(string(semconv.ServiceInstanceIDKey)); ok {
+			instance = v.AsString()
+		}
+	}
+	if instance == "" {
+		instance, _ = os.Hostname()
+	}
+	var nonce [4]byte
+	_, _ = rand.Read(nonce[:])
+	return instance + "/" + hex.EncodeToString(nonce[:])
 }
 
 // countDrops counts the spans and traces a step did not keep.

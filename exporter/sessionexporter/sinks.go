@@ -140,6 +140,7 @@ func (e *sessionExporter) enqueue(ctx context.Context, recs []record.Record) boo
 	for i := range recs {
 		r := &recs[i]
 		e.countEmitted(ctx, r)
+		r.Fragment = e.fragment
 		b, err := enc.Encode(r)
 		if err != nil {
 			for _, q := range e.sinks {

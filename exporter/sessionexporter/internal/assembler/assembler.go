@@ -439,6 +439,14 @@ func (a *Assembler) Holds(tid pcommon.TraceID) bool {
 	return ok
 }
 
+// Pending reports whether the trace has spans not yet in an emitted record
+// (or, for a trace that gets no record, not yet ignored): a later Tick,
+// limit or Drain settles it.
+func (a *Assembler) Pending(tid pcommon.TraceID) bool {
+	ss := a.sessions[tid]
+	return ss != nil && ss.pending
+}
+
 // Restore tells the assembler, after a restart, that records up to revision
 // nextRevision-1 of the trace's session were emitted before: the session's
 // next record is revision nextRevision. With pending false the session is

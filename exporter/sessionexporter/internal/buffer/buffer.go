@@ -84,9 +84,10 @@ const (
 // Buffer holds the assembler and, once Restore has opened one, its log. Its
 // methods are safe for concurrent use: one mutex serialises them.
 type Buffer struct {
-	mu  sync.Mutex
-	asm *assembler.Assembler
-	log *spanLog // nil: sessions are kept in memory only
+	mu   sync.Mutex
+	asm  *assembler.Assembler
+	log  *spanLog // nil: sessions are kept in memory only
+	step uint64   // numbers the steps (Batch.Step), under mu
 }
 
 // Batch is what one step produced: the records to emit, the assembler's
@@ -95,6 +96,10 @@ type Batch struct {
 	assembler.Result
 	// Restored says what Restore found in storage; zero for the other steps.
 	Restored Restored
+	// Step numbers the steps in the order they ran (under the Buffer's
+	// lock): a batch settles the traces it emitted or released for every
+	// Add with a lower step (see AddHolding).
+	Step uint64
 
 	update logUpdate
 }
@@ -146,14 +151,46 @@ func (b *Buffer) Restore(ctx context.Context, client storage.Client, now time.Ti
 // buffered but not durable (the caller refuses them, the sender retries);
 // the Batch is valid either way and must be emitted and committed.
 func (b *Buffer) Add(ctx context.Context, td ptrace.Traces, now time.Time) (Batch, error) {
+	return b.AddHolding(ctx, td, now, nil)
+}
+
+// AddHolding is Add that, before it releases the Buffer's lock, calls hold
+// (when not nil) with the batch's step and the traces of td that are
+// pending after the call: those whose spans await a record. A later batch
+// (higher step) that emits or releases one of them settles it. Calling hold
+// under the lock means no such batch can be produced before hold has run.
+func (b *Buffer) AddHolding(ctx context.Context, td ptrace.Traces, now time.Time, hold func(step uint64, pending []pcommon.TraceID)) (Batch, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.step++
 	res := b.asm.Add(td, now)
+	if hold != nil {
+		hold(b.step, b.pendingOf(td))
+	}
 	if b.log == nil {
-		return Batch{Result: res}, nil
+		return Batch{Result: res, Step: b.step}, nil
 	}
 	err := b.log.append(ctx, td, b.asm.Holds)
-	return Batch{Result: res, update: b.log.updateFor(&res)}, err
+	return Batch{Result: res, Step: b.step, update: b.log.updateFor(&res)}, err
+}
+
+// pendingOf returns the distinct traces of td that are pending.
+func (b *Buffer) pendingOf(td ptrace.Traces) []pcommon.TraceID {
+	var out []pcommon.TraceID
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				tid := spans.At(k).TraceID()
+				if b.asm.Pending(tid) && !slices.Contains(out, tid) {
+					out = append(out, tid)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Tick emits the sessions whose deadlines passed at now and releases the
@@ -161,8 +198,9 @@ func (b *Buffer) Add(ctx context.Context, td ptrace.Traces, now time.Time) (Batc
 func (b *Buffer) Tick(now time.Time) Batch {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.step++
 	res := b.asm.Tick(now)
-	return Batch{Result: res, update: b.log.updateFor(&res)}
+	return Batch{Result: res, Step: b.step, update: b.log.updateFor(&res)}
 }
 
 // Drain emits every pending session and releases everything. With a log the
@@ -170,8 +208,9 @@ func (b *Buffer) Tick(now time.Time) Batch {
 func (b *Buffer) Drain(now time.Time) Batch {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.step++
 	res := b.asm.Drain(now)
-	return Batch{Result: res, update: b.log.updateFor(&res)}
+	return Batch{Result: res, Step: b.step, update: b.log.updateFor(&res)}
 }
 
 // Commit finishes the storage update of a batch once its records were queued
