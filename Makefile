@@ -10,7 +10,7 @@ GO ?= go
 RACE ?= -race
 TESTFLAGS ?=
 
-.PHONY: test fmt-check vet unit check-work tidy modules demo e2e e2e-build fuzz-short load work-sum tree-check rules-test bench-store screenshots bench-viewer kafka-load kafka-plain
+.PHONY: test fmt-check vet unit check-work tidy modules demo e2e e2e-build fuzz-short load work-sum tree-check rules-test bench-store screenshots bench-viewer kafka-load kafka-plain bench-hotpath
 
 ## test: everything CI checks — formatting, go.work, vet, and race tests in every module
 ## (the e2e module runs the collector, Jaeger and the example crew as processes),
@@ -199,3 +199,16 @@ screenshots:
 ## bench-viewer: viewer page latencies on 100,000 sessions, both dialects (minutes).
 bench-viewer:
 	@cd cmd/crewtrace/internal/viewer && CREWTRACE_BENCH_SESSIONS=$(BENCH_STORE_SESSIONS) $(GO) test -run '^$$' -bench BenchmarkPages -benchtime 100x -count $(BENCH_STORE_COUNT) -timeout 60m .
+
+# The exporter's hot path side by side with its references, as separate
+# collector processes on loopback (exporter/sessionexporter/benchmarks/hotpath):
+# the same OTLP/gRPC receiver into a nop exporter, into contrib groupbytrace →
+# file exporter, and into the session exporter with each sink and with
+# file_storage; the same load into each, interleaved over rounds; spans per
+# collector CPU-second, peak RSS, bytes out and the ratios with their spread.
+# Not part of `test` (its smoke test is). HOTPATH_ARGS="-rounds 3 -profile /tmp/prof" etc.
+HOTPATH_ARGS ?= -sessions 20000 -spans 10 -rounds 5
+
+## bench-hotpath: the session exporter against nop and groupbytrace collectors, 20,000 sessions × 10 spans (minutes).
+bench-hotpath:
+	@cd exporter/sessionexporter/benchmarks && $(GO) run ./cmd/bench-hotpath $(HOTPATH_ARGS)
