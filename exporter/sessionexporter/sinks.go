@@ -125,18 +125,28 @@ func (e *sessionExporter) shutdownSinks(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// maxRecordsPerRequest bounds the records of one queue request. A request is
+// what a sink writes at once — the store sinks in one transaction — within
+// `timeout`, and one tick emits every session whose grace period ended:
+// after a burst, thousands at once. A request too large to be written within
+// the timeout on a busy machine would fail the same way on every retry and
+// never be written; 500 records take the SQLite store about a tenth of a
+// second.
+const maxRecordsPerRequest = 500
+
 // enqueue counts and encodes records, once, and hands them to every sink's
-// queue. It reports whether every sink's queue took every record that could
-// be encoded.
+// queue, in requests of at most maxRecordsPerRequest records. It reports
+// whether every sink's queue took every record that could be encoded.
 func (e *sessionExporter) enqueue(ctx context.Context, recs []record.Record) bool {
 	if len(recs) == 0 {
 		return true
 	}
-	ld := plog.NewLogs()
-	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
-	lrs.EnsureCapacity(len(recs))
-	ids := make([]string, 0, len(recs))
-	var enc record.Encoder
+	var (
+		requests []plog.Logs
+		lrs      plog.LogRecordSlice
+		ids      = make([]string, 0, len(recs))
+		enc      record.Encoder
+	)
 	for i := range recs {
 		r := &recs[i]
 		e.countEmitted(ctx, r)
@@ -150,33 +160,53 @@ func (e *sessionExporter) enqueue(ctx context.Context, recs []record.Record) boo
 				zap.String("session_id", shortID(r.SessionID)), zap.Int("revision", r.Revision), zap.Error(err))
 			continue
 		}
+		if len(ids)%maxRecordsPerRequest == 0 {
+			ld := plog.NewLogs()
+			lrs = ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+			lrs.EnsureCapacity(min(len(recs)-i, maxRecordsPerRequest))
+			requests = append(requests, ld)
+		}
 		appendRecord(lrs, r.SessionID, r.Revision, b)
 		ids = append(ids, r.SessionID)
 	}
 	if len(ids) == 0 {
 		return true
 	}
-	// Each queue gets its own copy, made before any queue holds one: a
-	// queue (or its batcher) owns the data it is handed.
-	data := make([]plog.Logs, len(e.sinks))
-	data[0] = ld
-	for i := 1; i < len(data); i++ {
-		data[i] = plog.NewLogs()
-		ld.CopyTo(data[i])
-	}
 	queued := true
 	for i, q := range e.sinks {
-		if err := q.records.ConsumeLogs(ctx, data[i]); err != nil {
-			queued = false
-			e.tel.SinkFailures.Add(ctx, int64(len(ids)), q.enqueued)
-			msg := "Session records could not be queued for the sink; dropped for it"
-			if e.buf.Durable() {
-				msg = "Session records could not be queued for the sink; their spans stay in storage and are emitted again at the next start"
+		for _, ld := range requests {
+			// Each queue gets its own copy, made before any queue holds one:
+			// a queue (or its batcher) owns the data it is handed.
+			if i < len(e.sinks)-1 {
+				cp := plog.NewLogs()
+				ld.CopyTo(cp)
+				ld = cp
 			}
-			e.logger.Error(msg, idFields(ids, zap.String("sink", q.key), zap.Error(err))...)
+			if err := q.records.ConsumeLogs(ctx, ld); err != nil {
+				queued = false
+				n := ld.LogRecordCount()
+				e.tel.SinkFailures.Add(ctx, int64(n), q.enqueued)
+				msg := "Session records could not be queued for the sink; dropped for it"
+				if e.buf.Durable() {
+					msg = "Session records could not be queued for the sink; their spans stay in storage and are emitted again at the next start"
+				}
+				e.logger.Error(msg, idFields(requestIDs(ld), zap.String("sink", q.key), zap.Error(err))...)
+			}
 		}
 	}
 	return queued
+}
+
+// requestIDs returns the session IDs of the records in one request.
+func requestIDs(ld plog.Logs) []string {
+	lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	ids := make([]string, lrs.Len())
+	for i := range ids {
+		if v, ok := lrs.At(i).Attributes().Get(carrierSessionID); ok {
+			ids[i] = v.Str()
+		}
+	}
+	return ids
 }
 
 // countEmitted records the telemetry of one emitted record.

@@ -83,6 +83,11 @@ func (l *Load) Spans() int { return l.spans }
 // Requests returns the number of export requests in the load.
 func (l *Load) Requests() int { return len(l.requests) }
 
+// Bodies returns the encoded export requests (ExportTraceServiceRequest
+// protobuf), in sending order, for in-process benchmarks of the same load.
+// They are shared: callers must not modify them.
+func (l *Load) Bodies() [][]byte { return l.requests }
+
 const exportMethod = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 // rawCodec sends bytes encoded in advance as they are, so the driver spends

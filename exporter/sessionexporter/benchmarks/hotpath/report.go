@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 )
 
 // Spread is a figure over the rounds: its median and its range.
@@ -45,6 +46,8 @@ type Summary struct {
 	// VsGroupByTrace* are relative to the groupbytrace pipeline's: spans per
 	// CPU-second, peak RSS and bytes out.
 	VsGroupByTraceSpeed, VsGroupByTraceRSS, VsGroupByTraceOut Spread
+	// Short lists the runs that wrote less than the load held.
+	Short []string
 }
 
 // Summarise groups results by pipeline (in the order of pipelines).
@@ -59,9 +62,14 @@ func Summarise(pipelines []Pipeline, results []Result) []Summary {
 	var out []Summary
 	for _, p := range pipelines {
 		var spc, rss, outMB, stor, vsNop, vsGSpeed, vsGRSS, vsGOut []float64
+		var short []string
 		for _, r := range results {
 			if r.Pipeline != p.Name {
 				continue
+			}
+			if r.Delivered < r.Expected {
+				s := fmt.Sprintf("round %d: %.0f of %.0f", r.Round+1, r.Delivered, r.Expected)
+				short = append(short, s)
 			}
 			spc = append(spc, r.SpansPerCPUSecond())
 			rss = append(rss, mib(r.PeakRSS))
@@ -85,7 +93,7 @@ func Summarise(pipelines []Pipeline, results []Result) []Summary {
 		out = append(out, Summary{Pipeline: p,
 			SpansPerCPUSecond: spreadOf(spc), PeakRSSMiB: spreadOf(rss), OutMB: spreadOf(outMB), StorageMB: spreadOf(stor),
 			VsNop: spreadOf(vsNop), VsGroupByTraceSpeed: spreadOf(vsGSpeed),
-			VsGroupByTraceRSS: spreadOf(vsGRSS), VsGroupByTraceOut: spreadOf(vsGOut)})
+			VsGroupByTraceRSS: spreadOf(vsGRSS), VsGroupByTraceOut: spreadOf(vsGOut), Short: short})
 	}
 	return out
 }
@@ -118,4 +126,14 @@ func WriteReport(w io.Writer, o Options, sums []Summary) {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", s.Pipeline.Name, s.VsNop.format("%.2f"), s.VsGroupByTraceSpeed.format("%.2f"), s.VsGroupByTraceRSS.format("%.2f"), out)
 	}
+	for _, s := range sums {
+		if len(s.Short) > 0 {
+			what := "spans"
+			if s.Pipeline.kind == sessionKind {
+				what = "records"
+			}
+			fmt.Fprintf(w, "\n%s wrote fewer %s than the load holds (by its own counter): %s", s.Pipeline.Name, what, strings.Join(s.Short, "; "))
+		}
+	}
+	fmt.Fprintln(w)
 }

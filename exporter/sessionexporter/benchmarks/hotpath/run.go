@@ -65,6 +65,10 @@ type Result struct {
 	// SQLite database with its WAL) after the collector exited; StorageBytes
 	// the file_storage directory's size then.
 	BytesOut, StorageBytes int64
+	// Delivered is what the pipeline wrote by its own count (spans for the
+	// references, records for the session exporter), Expected what the load
+	// holds: groupbytrace can come up short (see the report).
+	Delivered, Expected float64
 }
 
 // SpansPerCPUSecond is the result's throughput per collector CPU-second.
@@ -91,8 +95,8 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 			if err != nil {
 				return results, fmt.Errorf("round %d, %s: %w", round+1, p.Name, err)
 			}
-			logf(o.Log, "round %d %-28s %8.0f spans/CPU-s  CPU %6.2fs  wall %6.2fs  RSS %6.1f MiB  out %7.1f MB\n",
-				round+1, p.Name, r.SpansPerCPUSecond(), r.CPU.Seconds(), r.Wall.Seconds(), mib(r.PeakRSS), mb(r.BytesOut))
+			logf(o.Log, "round %d %-28s %8.0f spans/CPU-s  CPU %6.2fs  wall %6.2fs  RSS %6.1f MiB  out %7.1f MB  delivered %.0f/%.0f\n",
+				round+1, p.Name, r.SpansPerCPUSecond(), r.CPU.Seconds(), r.Wall.Seconds(), mib(r.PeakRSS), mb(r.BytesOut), r.Delivered, r.Expected)
 			results = append(results, r)
 		}
 	}
@@ -197,10 +201,36 @@ func runOne(ctx context.Context, o Options, p Pipeline, round int, profileDir st
 		return res, err
 	}
 	metricsURL := "http://" + metricsAddr + "/metrics"
+	// Done when the pipeline's output counter reaches what the load holds,
+	// or when it has not moved for a while: the grace period plus 3 s for
+	// groupbytrace (which can lose part of the load: reported), a minute for
+	// the session exporter, whose sinks retry failed writes with backoff
+	// (then the run fails).
+	stall := o.Grace + 3*time.Second
+	if p.kind == sessionKind {
+		stall = max(stall, time.Minute)
+	}
+	var last float64
+	lastMove := time.Now()
 	if err := waitFor(ctx, exited, 100*time.Millisecond, func() (bool, error) {
-		return p.done(ctx, metricsURL, o.Load)
+		got, want, err := p.progress(ctx, metricsURL, o.Load)
+		if err != nil || got >= want {
+			res.Delivered, res.Expected = got, want
+			return true, err
+		}
+		if got != last {
+			last, lastMove = got, time.Now()
+		}
+		if got > 0 && time.Since(lastMove) > stall {
+			res.Delivered, res.Expected = got, want
+			return true, nil
+		}
+		return false, nil
 	}); err != nil {
 		return res, fmt.Errorf("waiting for the output: %w", err)
+	}
+	if res.Delivered < res.Expected && p.kind == sessionKind {
+		return res, fmt.Errorf("the session exporter wrote %.0f of %.0f records", res.Delivered, res.Expected)
 	}
 	res.Wall = time.Since(start)
 	cpu1, err := processCPU(pid)
@@ -235,24 +265,26 @@ func runOne(ctx context.Context, o Options, p Pipeline, round int, profileDir st
 	return res, nil
 }
 
-// done reports whether the pipeline wrote everything, by the collector's own
-// metrics: every span accepted (nop), every span written by the file
-// exporter (groupbytrace), every session's record written by each sink.
-func (p Pipeline) done(ctx context.Context, metricsURL string, l *Load) (bool, error) {
+// progress returns how much of the load the pipeline has written, by the
+// collector's own metrics, and how much it should: spans accepted (nop: its
+// exporter is synchronous, so every export having returned is all of it),
+// spans written by the file exporter (groupbytrace), records written by the
+// session exporter's sinks (one per session per sink).
+func (p Pipeline) progress(ctx context.Context, metricsURL string, l *Load) (got, want float64, err error) {
 	if p.kind == nopKind {
-		return true, nil // the nop exporter is synchronous: every export has returned
+		return float64(l.Spans()), float64(l.Spans()), nil
 	}
-	m, err := scrape(ctx, metricsURL)
-	if err != nil {
-		return false, nil // not fatal: the next poll retries
+	m, serr := scrape(ctx, metricsURL)
+	if serr != nil {
+		return 0, 1, nil // not fatal: the next poll retries
 	}
 	if p.kind == groupByTraceKind {
-		return m.sum("otelcol_exporter_sent_spans") >= float64(l.Spans()), nil
+		return m.sum("otelcol_exporter_sent_spans"), float64(l.Spans()), nil
 	}
 	if failed := m.sum("otelcol_exporter_session_spans_dropped") + m.sum("otelcol_exporter_session_partial_flushes"); failed > 0 {
-		return false, fmt.Errorf("the session exporter dropped spans or flushed partial sessions (%v): the load does not fit its limits", failed)
+		return 0, 0, fmt.Errorf("the session exporter dropped spans or flushed partial sessions (%v): the load does not fit its limits", failed)
 	}
-	return m.sum("otelcol_exporter_session_records_written") >= float64(l.Sessions*p.sinks()), nil
+	return m.sum("otelcol_exporter_session_records_written"), float64(l.Sessions * p.sinks()), nil
 }
 
 // waitFor polls cond every interval until it holds, fails, the collector
