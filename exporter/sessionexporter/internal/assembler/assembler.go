@@ -168,6 +168,8 @@ type Assembler struct {
 	// batch counts, during Add, the spans of each trace not yet reserved
 	// in its session, so a session's span slice grows once per batch.
 	batch map[pcommon.TraceID]int32
+	// res is, during Add, the resource of the ResourceSpans being read.
+	res resourceCache
 
 	tombs    map[pcommon.TraceID]struct{}
 	tombRing []pcommon.TraceID
@@ -216,6 +218,7 @@ func (a *Assembler) Add(td ptrace.Traces, now time.Time) Result {
 	}
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
+		a.res = resourceCache{}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
@@ -287,7 +290,7 @@ func (a *Assembler) addSpan(s ptrace.Span, res pcommon.Resource, now int64, out 
 	case rt.crewtrace:
 		if ss.root == nil {
 			ss.root, ss.rootIdx = rt, idx
-			grow += rt.size() + ss.setResource(a.rd.rawMap(res.Attributes()))
+			grow += rt.size() + ss.setResource(a.resource(res))
 			grow += ss.setSessionID(f.sessionID, idFromRoot)
 		}
 	case ss.top == nil || (!sp.badTime && (ss.spans[ss.topIdx].badTime || sp.start < ss.spans[ss.topIdx].start)):
@@ -297,12 +300,12 @@ func (a *Assembler) addSpan(s ptrace.Span, res pcommon.Resource, now int64, out 
 		ss.top, ss.topIdx = rt, idx
 		grow += rt.size()
 		if ss.root == nil {
-			grow += ss.setResource(a.rd.rawMap(res.Attributes()))
+			grow += ss.setResource(a.resource(res))
 		}
 		grow += ss.setSessionID(f.sessionID, idFromTop)
 	}
 	if ss.resource == nil {
-		grow += ss.setResource(a.rd.rawMap(res.Attributes()))
+		grow += ss.setResource(a.resource(res))
 	}
 	grow += ss.setSessionID(f.sessionID, idFromSpan)
 	ss.bytes += grow
@@ -316,6 +319,28 @@ func (a *Assembler) addSpan(s ptrace.Span, res pcommon.Resource, now int64, out 
 		a.makePending(ss)
 	}
 	a.enforceLimits(now, out)
+}
+
+// resourceCache holds the resource attributes of one ResourceSpans as
+// sessions keep them, read once: every session that starts in it shares the
+// map (records only read it), instead of a copy per session — a request of
+// many sessions' spans from one process has one resource.
+type resourceCache struct {
+	m    map[string]any
+	cuts int // strings cut reading it, counted again for every session taking it
+}
+
+// resource returns res's attributes as sessions keep them, read once per
+// ResourceSpans (Add resets the cache).
+func (a *Assembler) resource(res pcommon.Resource) map[string]any {
+	if a.res.m == nil {
+		before := a.rd.values
+		a.res.m = a.rd.rawMap(res.Attributes())
+		a.res.cuts = a.rd.values - before
+		return a.res.m
+	}
+	a.rd.values += a.res.cuts
+	return a.res.m
 }
 
 // makePending moves a new or retained session to the pending list.

@@ -1,6 +1,8 @@
 package assembler
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -513,5 +515,52 @@ func TestKindOf(t *testing.T) {
 		{dialect.KindOther, dialect.SourceNone, kindOther},
 	} {
 		assert.Equal(t, tt.want, kindOf(tt.kind, tt.src), "%v / %v", tt.kind, tt.src)
+	}
+}
+
+// A request holding several processes' spans (one ResourceSpans each) gives
+// each session the resource of the ResourceSpans its spans came in, and a
+// resource value cut to MaxValueBytes counts as cut in every session that
+// keeps it, however many share the read.
+func TestResourcePerResourceSpans(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxValueBytes = MinValueBytes
+	long := strings.Repeat("r", 2*MinValueBytes)
+	var parts []ptrace.Traces
+	for i := range 4 {
+		td := testgen.Session(i, 3)
+		attrs := td.ResourceSpans().At(0).Resource().Attributes()
+		attrs.PutStr("service.name", fmt.Sprintf("crew-%d", i%2))
+		if i%2 == 1 {
+			attrs.PutStr("host.name", long)
+		}
+		parts = append(parts, td)
+	}
+	// Sessions 0 and 2 in one ResourceSpans, 1 and 3 in another.
+	td := ptrace.NewTraces()
+	for _, pair := range [][2]int{{0, 2}, {1, 3}} {
+		rs := td.ResourceSpans().AppendEmpty()
+		parts[pair[0]].ResourceSpans().At(0).CopyTo(rs)
+		parts[pair[1]].ResourceSpans().At(0).ScopeSpans().MoveAndAppendTo(rs.ScopeSpans())
+	}
+	a := New(cfg)
+	res := a.Add(td, t0)
+	assert.Equal(t, 2, res.TruncatedValues, "the cut host.name, once per session keeping it")
+	out := a.Tick(t0.Add(grace))
+	require.Len(t, out.Records, 4)
+	for _, r := range out.Records {
+		var i int
+		_, err := fmt.Sscanf(r.SessionID[len(r.SessionID)-12:], "%x", &i)
+		require.NoError(t, err)
+		i--
+		assert.Equal(t, fmt.Sprintf("crew-%d", i%2), r.Resource["service.name"], r.SessionID)
+		if i%2 == 1 {
+			require.NotNil(t, r.Truncated, r.SessionID)
+			assert.Equal(t, 1, r.Truncated.Values, r.SessionID)
+			assert.Len(t, r.Resource["host.name"], MinValueBytes, r.SessionID)
+		} else {
+			assert.Nil(t, r.Truncated, r.SessionID)
+			assert.NotContains(t, r.Resource, "host.name", r.SessionID)
+		}
 	}
 }
