@@ -484,7 +484,9 @@ func TestTailTimesOutWithAnError(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out2, errOut2 syncBuffer
 	done := make(chan int)
-	go func() { done <- run(ctx, []string{"sessions", "tail", "--file", p, "--wait", "1", "--poll", "20ms"}, &out2, &errOut2) }()
+	go func() {
+		done <- run(ctx, []string{"sessions", "tail", "--file", p, "--wait", "1", "--poll", "20ms"}, &out2, &errOut2)
+	}()
 	require.Eventually(t, func() bool { return strings.Contains(errOut2.String(), "following") }, 10*time.Second, 10*time.Millisecond)
 	cancel()
 	code = <-done
