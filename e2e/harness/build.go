@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -25,6 +26,9 @@ type Binaries struct {
 	// Telemetrygen is collector-contrib's telemetrygen, built from the
 	// tools/telemetrygen module: unrelated traffic for load tests.
 	Telemetrygen string
+	// Crewtrace is the user's command (cmd/crewtrace): `crewtrace sessions`
+	// and `crewtrace ui`.
+	Crewtrace string
 }
 
 // BuildDir returns the directory binaries are built into: $CREWTRACE_BUILD_DIR
@@ -57,7 +61,48 @@ func Build(ctx context.Context, root, dir string, log io.Writer) (Binaries, erro
 	if b.Telemetrygen, err = BuildTelemetrygen(ctx, root, dir, log); err != nil {
 		return b, err
 	}
+	if b.Crewtrace, err = BuildCrewtrace(ctx, root, dir, log); err != nil {
+		return b, err
+	}
 	return b, nil
+}
+
+// BuildFirstScreen builds what `make demo` needs before it can show a
+// session — the collector, the example crew and the crewtrace command —
+// and not Jaeger (see JaegerBuilt, BuildJaegerBackground). b.Jaeger is
+// left empty.
+func BuildFirstScreen(ctx context.Context, root, dir string, log io.Writer) (Binaries, error) {
+	var b Binaries
+	var err error
+	if b.Collector, err = BuildCollector(ctx, root, dir, log); err != nil {
+		return b, err
+	}
+	if b.Crew, err = BuildCrew(ctx, root, dir, log); err != nil {
+		return b, err
+	}
+	if b.Crewtrace, err = BuildCrewtrace(ctx, root, dir, log); err != nil {
+		return b, err
+	}
+	return b, nil
+}
+
+// BuildCrewtrace builds cmd/crewtrace (the viewer and the terminal
+// commands) into dir/crewtrace.
+func BuildCrewtrace(ctx context.Context, root, dir string, log io.Writer) (string, error) {
+	out := filepath.Join(dir, "crewtrace")
+	return out, goBuild(ctx, log, "crewtrace", root, workspaceEnv(root), out, "./cmd/crewtrace")
+}
+
+// JaegerBuilt reports whether dir/jaeger is up to date (BuildJaeger would
+// reuse it), and returns its path.
+func JaegerBuilt(root, dir string) (string, bool, error) {
+	out := filepath.Join(dir, "jaeger")
+	stamp, err := jaegerStamp(filepath.Join(root, "tools", "jaeger"))
+	if err != nil {
+		return out, false, err
+	}
+	have, err := os.ReadFile(out + ".stamp")
+	return out, err == nil && string(have) == stamp && isFile(out), nil
 }
 
 // BuildCollector builds cmd/otelcol-crewtrace into dir/otelcol-crewtrace.
@@ -72,13 +117,6 @@ func BuildCrew(ctx context.Context, root, dir string, log io.Writer) (string, er
 	return out, goBuild(ctx, log, "crew", root, workspaceEnv(root), out, "./examples/crew")
 }
 
-// BuildCrewtrace builds cmd/crewtrace (the viewer and the terminal
-// commands) into dir/crewtrace.
-func BuildCrewtrace(ctx context.Context, root, dir string, log io.Writer) (string, error) {
-	out := filepath.Join(dir, "crewtrace")
-	return out, goBuild(ctx, log, "crewtrace", root, workspaceEnv(root), out, "./cmd/crewtrace")
-}
-
 // BuildExample builds the program examples/<name> into dir/<name> (the
 // README's program is examples/readme).
 func BuildExample(ctx context.Context, root, dir string, log io.Writer, name string) (string, error) {
@@ -90,6 +128,17 @@ func BuildExample(ctx context.Context, root, dir string, log io.Writer, name str
 // outside the workspace) into dir/jaeger, unless the binary there was built
 // from the same tools/jaeger go.mod/go.sum with the same Go.
 func BuildJaeger(ctx context.Context, root, dir string, log io.Writer) (string, error) {
+	return buildJaeger(ctx, root, dir, log, 0)
+}
+
+// BuildJaegerBackground is BuildJaeger at a lower CPU priority (nice 10 on
+// Linux): for a build that runs beside a demo already in use, so that the
+// collector, the crew and the viewer stay responsive.
+func BuildJaegerBackground(ctx context.Context, root, dir string, log io.Writer) (string, error) {
+	return buildJaeger(ctx, root, dir, log, 10)
+}
+
+func buildJaeger(ctx context.Context, root, dir string, log io.Writer, nice int) (string, error) {
 	out := filepath.Join(dir, "jaeger")
 	mod := filepath.Join(root, "tools", "jaeger")
 	stamp, err := jaegerStamp(mod)
@@ -102,8 +151,15 @@ func BuildJaeger(ctx context.Context, root, dir string, log io.Writer) (string, 
 		return out, nil
 	}
 	env := []string{"GOWORK=off"}
-	if err := goBuild(ctx, log, "jaeger", mod, env, out, "github.com/jaegertracing/jaeger/cmd/jaeger"); err != nil {
+	// Built to a temporary name and renamed: a demo that checks for the
+	// binary never sees half of it, and two builds never share a file.
+	tmp := fmt.Sprintf("%s.building-%d", out, os.Getpid())
+	if err := goBuildNice(ctx, log, "jaeger", mod, env, tmp, "github.com/jaegertracing/jaeger/cmd/jaeger", nice); err != nil {
+		os.Remove(tmp)
 		return "", err
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return "", fmt.Errorf("harness: jaeger: %w", err)
 	}
 	if err := os.WriteFile(stampPath, []byte(stamp), 0o644); err != nil {
 		return "", fmt.Errorf("harness: jaeger stamp: %w", err)
@@ -136,12 +192,25 @@ func workspaceEnv(root string) []string {
 }
 
 func goBuild(ctx context.Context, log io.Writer, name, dir string, env []string, out, pkg string) error {
+	return goBuildNice(ctx, log, name, dir, env, out, pkg, 0)
+}
+
+// goBuildNice runs go build; a positive nice lowers its CPU priority (and
+// that of the compilers it starts) where the platform allows.
+func goBuildNice(ctx context.Context, log io.Writer, name, dir string, env []string, out, pkg string, nice int) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return fmt.Errorf("harness: build dir: %w", err)
 	}
 	start := time.Now()
 	logf(log, "%s: go build -o %s %s\n", name, out, pkg)
 	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", out, pkg)
+	if nice > 0 {
+		// nice(1) sets the priority before go starts, so every thread
+		// and every compiler it runs inherits it.
+		if n, err := exec.LookPath("nice"); err == nil {
+			cmd = exec.CommandContext(ctx, n, "-n", strconv.Itoa(nice), goTool(), "build", "-o", out, pkg)
+		}
+	}
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var stderr strings.Builder
