@@ -199,6 +199,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	jaeger.setTraces(truth)
 
 	say("")
 	if err := crewtrace(ctx, bins.Crewtrace, out, "sessions", "ls", "--store", storePath,
@@ -287,11 +288,42 @@ func free(addr string) bool {
 // jaegerJob is Jaeger's state in the demo: building, starting, running or
 // failed, and the process once started.
 type jaegerJob struct {
-	mu    sync.Mutex
-	state string
-	since time.Time
-	proc  *harness.Process
-	done  chan struct{} // closed when a started Jaeger exits
+	mu     sync.Mutex
+	state  string
+	since  time.Time
+	proc   *harness.Process
+	traces []string      // the crew's trace IDs, once known
+	done   chan struct{} // closed when a started Jaeger exits
+}
+
+// setTraces gives the job the crew's trace IDs, to say when Jaeger has them.
+func (j *jaegerJob) setTraces(truth []harness.Truth) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, tr := range truth {
+		j.traces = append(j.traces, tr.TraceID)
+	}
+}
+
+// hasTraces reports whether Jaeger has every trace of the crew (false
+// until the crew's trace IDs are known).
+func (j *jaegerJob) hasTraces(ctx context.Context, stack *harness.Stack) bool {
+	ids := j.traceIDs()
+	if len(ids) == 0 {
+		return false
+	}
+	for _, id := range ids {
+		if _, err := stack.Query.Trace(ctx, id); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func (j *jaegerJob) traceIDs() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.traces
 }
 
 func (j *jaegerJob) set(state string) {
@@ -362,8 +394,23 @@ func (j *jaegerJob) buildAndStart(ctx context.Context, root, buildDir, logDir st
 	}
 	j.set("running")
 	j.watch(stack.Jaeger)
-	say("jaeger: ready at %s after %s building in the background — the collector is sending it the traces it held; the viewer's Jaeger links work now.",
-		stack.JaegerUI, time.Since(started).Round(time.Second))
+	up := time.Now()
+	say("jaeger: ready at %s (built in the background in %s); the collector is sending it the traces it held ...",
+		stack.JaegerUI, up.Sub(started).Round(time.Second))
+	// The collector's gRPC connection to Jaeger reconnects with gRPC's
+	// backoff (up to 2 minutes after a long wait), so say when the crew's
+	// traces are really there.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for !j.hasTraces(ctx, stack) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	say("jaeger: has the crew's %d traces, %s after it started; the viewer's Jaeger links work now.",
+		len(j.traceIDs()), time.Since(up).Round(time.Second))
 }
 
 // demoPrometheusAddr is where the demo's Prometheus listens: Prometheus's own default port.
