@@ -80,7 +80,7 @@ BUILD ?= .build
 DEMO_ARGS ?=
 
 $(BUILD)/crewtrace-demo: FORCE
-	@$(GO) build -o $@ ./e2e/cmd/crewtrace-demo
+	@$(GO) build -trimpath -o $@ ./e2e/cmd/crewtrace-demo
 
 .PHONY: FORCE
 FORCE:

@@ -84,7 +84,9 @@ func TestJaegerStartedLate(t *testing.T) {
 	// Jaeger starts: the held traces arrive, every span of each.
 	started := time.Now()
 	require.NoError(t, stack.StartJaeger(ctx, env.bins.Jaeger))
-	jctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	// Bounded by the retry interval (5 s) and gRPC's reconnect backoff
+	// (at most 2 min; seconds here, Jaeger was down only seconds).
+	jctx, cancel := context.WithTimeout(ctx, 150*time.Second)
 	defer cancel()
 	for _, tr := range truth {
 		err := harness.Poll(jctx, "trace "+tr.TraceID+" in Jaeger", func(ctx context.Context) (bool, string, error) {

@@ -47,21 +47,14 @@ func BuildDir(root string) string {
 // the Go version changed (a stamp file beside it records them). Progress goes
 // to log (may be nil).
 func Build(ctx context.Context, root, dir string, log io.Writer) (Binaries, error) {
-	var b Binaries
-	var err error
+	b, err := BuildFirstScreen(ctx, root, dir, log)
+	if err != nil {
+		return b, err
+	}
 	if b.Jaeger, err = BuildJaeger(ctx, root, dir, log); err != nil {
 		return b, err
 	}
-	if b.Collector, err = BuildCollector(ctx, root, dir, log); err != nil {
-		return b, err
-	}
-	if b.Crew, err = BuildCrew(ctx, root, dir, log); err != nil {
-		return b, err
-	}
 	if b.Telemetrygen, err = BuildTelemetrygen(ctx, root, dir, log); err != nil {
-		return b, err
-	}
-	if b.Crewtrace, err = BuildCrewtrace(ctx, root, dir, log); err != nil {
 		return b, err
 	}
 	return b, nil
@@ -72,25 +65,23 @@ func Build(ctx context.Context, root, dir string, log io.Writer) (Binaries, erro
 // and not Jaeger (see JaegerBuilt, BuildJaegerBackground). b.Jaeger is
 // left empty.
 func BuildFirstScreen(ctx context.Context, root, dir string, log io.Writer) (Binaries, error) {
-	var b Binaries
-	var err error
-	if b.Collector, err = BuildCollector(ctx, root, dir, log); err != nil {
-		return b, err
+	// One go build for the three: their packages compile once, in
+	// parallel, and the three links overlap.
+	b := Binaries{
+		Collector: filepath.Join(dir, "otelcol-crewtrace"),
+		Crew:      filepath.Join(dir, "crew"),
+		Crewtrace: filepath.Join(dir, "crewtrace"),
 	}
-	if b.Crew, err = BuildCrew(ctx, root, dir, log); err != nil {
-		return b, err
-	}
-	if b.Crewtrace, err = BuildCrewtrace(ctx, root, dir, log); err != nil {
-		return b, err
-	}
-	return b, nil
+	err := goBuildNice(ctx, log, "collector, crew, crewtrace", root, workspaceEnv(root), dir+string(filepath.Separator), 0, true,
+		"./cmd/otelcol-crewtrace", "./examples/crew", "./cmd/crewtrace")
+	return b, err
 }
 
 // BuildCrewtrace builds cmd/crewtrace (the viewer and the terminal
 // commands) into dir/crewtrace.
 func BuildCrewtrace(ctx context.Context, root, dir string, log io.Writer) (string, error) {
 	out := filepath.Join(dir, "crewtrace")
-	return out, goBuild(ctx, log, "crewtrace", root, workspaceEnv(root), out, "./cmd/crewtrace")
+	return out, goBuildNice(ctx, log, "crewtrace", root, workspaceEnv(root), out, 0, true, "./cmd/crewtrace")
 }
 
 // JaegerBuilt reports whether dir/jaeger is up to date (BuildJaeger would
@@ -108,20 +99,20 @@ func JaegerBuilt(root, dir string) (string, bool, error) {
 // BuildCollector builds cmd/otelcol-crewtrace into dir/otelcol-crewtrace.
 func BuildCollector(ctx context.Context, root, dir string, log io.Writer) (string, error) {
 	out := filepath.Join(dir, "otelcol-crewtrace")
-	return out, goBuild(ctx, log, "collector", root, workspaceEnv(root), out, "./cmd/otelcol-crewtrace")
+	return out, goBuildNice(ctx, log, "collector", root, workspaceEnv(root), out, 0, true, "./cmd/otelcol-crewtrace")
 }
 
 // BuildCrew builds examples/crew into dir/crew.
 func BuildCrew(ctx context.Context, root, dir string, log io.Writer) (string, error) {
 	out := filepath.Join(dir, "crew")
-	return out, goBuild(ctx, log, "crew", root, workspaceEnv(root), out, "./examples/crew")
+	return out, goBuildNice(ctx, log, "crew", root, workspaceEnv(root), out, 0, true, "./examples/crew")
 }
 
 // BuildExample builds the program examples/<name> into dir/<name> (the
 // README's program is examples/readme).
 func BuildExample(ctx context.Context, root, dir string, log io.Writer, name string) (string, error) {
 	out := filepath.Join(dir, name)
-	return out, goBuild(ctx, log, name, root, workspaceEnv(root), out, "./examples/"+name)
+	return out, goBuildNice(ctx, log, name, root, workspaceEnv(root), out, 0, true, "./examples/"+name)
 }
 
 // BuildJaeger builds Jaeger v2 (the go tool dependency of tools/jaeger,
@@ -154,7 +145,7 @@ func buildJaeger(ctx context.Context, root, dir string, log io.Writer, nice int)
 	// Built to a temporary name and renamed: a demo that checks for the
 	// binary never sees half of it, and two builds never share a file.
 	tmp := fmt.Sprintf("%s.building-%d", out, os.Getpid())
-	if err := goBuildNice(ctx, log, "jaeger", mod, env, tmp, "github.com/jaegertracing/jaeger/cmd/jaeger", nice); err != nil {
+	if err := goBuildNice(ctx, log, "jaeger", mod, env, tmp, nice, false, "github.com/jaegertracing/jaeger/cmd/jaeger"); err != nil {
 		os.Remove(tmp)
 		return "", err
 	}
@@ -192,23 +183,32 @@ func workspaceEnv(root string) []string {
 }
 
 func goBuild(ctx context.Context, log io.Writer, name, dir string, env []string, out, pkg string) error {
-	return goBuildNice(ctx, log, name, dir, env, out, pkg, 0)
+	return goBuildNice(ctx, log, name, dir, env, out, 0, false, pkg)
 }
 
-// goBuildNice runs go build; a positive nice lowers its CPU priority (and
-// that of the compilers it starts) where the platform allows.
-func goBuildNice(ctx context.Context, log io.Writer, name, dir string, env []string, out, pkg string, nice int) error {
+// goBuildNice runs go build of pkgs into out (a directory when it ends in
+// a separator). A positive nice lowers its CPU priority (and that of the
+// compilers it starts) where nice(1) exists. trimpath is for the checkout's
+// own programs: without it, the build cache keys every package of the
+// checkout by its directory, so a second clone would compile everything
+// again; with it, the clone's build reuses the first one's packages.
+func goBuildNice(ctx context.Context, log io.Writer, name, dir string, env []string, out string, nice int, trimpath bool, pkgs ...string) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return fmt.Errorf("harness: build dir: %w", err)
 	}
 	start := time.Now()
-	logf(log, "%s: go build -o %s %s\n", name, out, pkg)
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", out, pkg)
+	args := []string{"build"}
+	if trimpath {
+		args = append(args, "-trimpath")
+	}
+	args = append(append(args, "-o", out), pkgs...)
+	logf(log, "%s: go %s\n", name, strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, goTool(), args...)
 	if nice > 0 {
 		// nice(1) sets the priority before go starts, so every thread
 		// and every compiler it runs inherits it.
 		if n, err := exec.LookPath("nice"); err == nil {
-			cmd = exec.CommandContext(ctx, n, "-n", strconv.Itoa(nice), goTool(), "build", "-o", out, pkg)
+			cmd = exec.CommandContext(ctx, n, append([]string{"-n", strconv.Itoa(nice), goTool()}, args...)...)
 		}
 	}
 	cmd.Dir = dir
