@@ -116,7 +116,8 @@ func TestJaegerStartedLate(t *testing.T) {
 func TestDemoPrintsTheSessionTable(t *testing.T) {
 	ctx, env := newEnv(t)
 	demo := filepath.Join(env.logDir, "crewtrace-demo")
-	build := exec.CommandContext(ctx, "go", "build", "-o", demo, "./cmd/crewtrace-demo")
+	// -trimpath as make demo builds it: the same build cache entries.
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", demo, "./cmd/crewtrace-demo")
 	build.Dir = filepath.Join(env.root, "e2e")
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "%s", out)
