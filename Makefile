@@ -10,7 +10,7 @@ GO ?= go
 RACE ?= -race
 TESTFLAGS ?=
 
-.PHONY: test fmt-check vet unit check-work tidy modules demo e2e e2e-build fuzz-short load work-sum tree-check rules-test bench-store screenshots bench-viewer kafka-load kafka-plain bench-hotpath
+.PHONY: test fmt-check vet unit check-work tidy modules demo e2e e2e-build fuzz-short load work-sum tree-check rules-test bench-store screenshots bench-viewer kafka-load kafka-plain bench-hotpath time-to-first-session
 
 ## test: everything CI checks — formatting, go.work, vet, and race tests in every module
 ## (the e2e module runs the collector, Jaeger and the example crew as processes),
@@ -71,15 +71,16 @@ rules-test:
 	@$(PROMTOOL) check rules $(PROMDIR)/crewtrace-rules.yml
 	@$(PROMTOOL) test rules $(PROMDIR)/crewtrace-rules.test.yml
 
-# Demo and end-to-end runs. Binaries (collector, Jaeger v2, example crew) are
-# built into $(BUILD) and reused: Jaeger's first build takes minutes, later
-# runs skip it. e2e-build runs before the module tests so that this build is
-# not charged to a go test -timeout.
+# Demo and end-to-end runs. Binaries (collector, Jaeger v2, example crew,
+# crewtrace) are built into $(BUILD) and reused by both: Jaeger's first build
+# takes minutes (a stamp beside it says what it was built from), later runs
+# skip it; the others go through go build's cache. e2e-build runs before the
+# module tests so that this build is not charged to a go test -timeout.
 BUILD ?= .build
 DEMO_ARGS ?=
 
 $(BUILD)/crewtrace-demo: FORCE
-	@$(GO) build -o $@ ./e2e/cmd/crewtrace-demo
+	@$(GO) build -trimpath -o $@ ./e2e/cmd/crewtrace-demo
 
 .PHONY: FORCE
 FORCE:
@@ -96,14 +97,28 @@ e2e-node: $(NODE_DIR)/node_modules/.package-lock.json
 $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json $(NODE_DIR)/package.json
 	@cd $(NODE_DIR) && npm ci --no-audit --no-fund
 
-## demo: build, start Jaeger and the collector on 127.0.0.1, run the example crew,
-## print its session records; Ctrl-C stops everything. DEMO_ARGS="-tasks 20" etc.
+## demo: build and start the collector on 127.0.0.1, run the example crew, print its sessions as they
+## land and their table (crewtrace sessions), start the viewer (crewtrace ui) and print its URL; Jaeger
+## starts with them when built, else builds in the background and joins when ready. Ctrl-C stops
+## everything. DEMO_ARGS="-tasks 20" etc.
 demo: $(BUILD)/crewtrace-demo
 	@CREWTRACE_BUILD_DIR=$(abspath $(BUILD)) $(BUILD)/crewtrace-demo $(DEMO_ARGS)
 
 ## e2e: only the end-to-end tests (verbose).
 e2e: e2e-build
 	@cd e2e && CREWTRACE_BUILD_DIR=$(abspath $(BUILD)) $(GO) test $(RACE) -count=1 -v $(TESTFLAGS) ./...
+
+# Time to first session: clones this checkout (what is committed) into a
+# temporary directory, runs make demo there on free ports and times, from
+# the start of the clone, the first session on screen and Jaeger showing the
+# crew's traces. TTFS=warm uses Go's caches as they are (a second clone on
+# this machine); TTFS=cold empty module and build caches (a fresh machine:
+# many minutes). Not part of `test`.
+TTFS ?= warm
+
+## time-to-first-session: time from git clone to the first session in make demo (TTFS=warm|cold).
+time-to-first-session:
+	@scripts/time-to-first-session.sh $(TTFS)
 
 # Fuzzing. Each target is module-dir:package:FuzzName; go test -fuzz takes one
 # target per invocation. fuzz-short runs each for FUZZTIME (CI: 5 s each, under

@@ -118,9 +118,15 @@ type StackOptions struct {
 	CollectorEnv, JaegerEnv []string
 	// StartTimeout bounds the wait for both to be ready; default 60 s.
 	StartTimeout time.Duration
+	// JaegerLater starts only the collector: Jaeger is started by
+	// Stack.StartJaeger when it is there (make demo builds it meanwhile).
+	// The collector's exporter to Jaeger queues and retries until then
+	// (collector-config.yaml), and the session records do not wait for it.
+	JaegerLater bool
 }
 
-// Stack is a running Jaeger and a collector exporting to it.
+// Stack is a running Jaeger and a collector exporting to it (Jaeger is nil
+// until StartJaeger when the stack was started with JaegerLater).
 type Stack struct {
 	// Addrs are where the stack listens.
 	Addrs Addrs
@@ -173,25 +179,43 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
 	defer cancel()
 
+	if !o.JaegerLater {
+		if err := s.startJaeger(ctx, o.Bins.Jaeger); err != nil {
+			return nil, errors.Join(err, s.Stop())
+		}
+	}
+	if err := s.startCollector(ctx); err != nil {
+		return nil, errors.Join(err, s.Stop())
+	}
+	return s, nil
+}
+
+// StartJaeger starts Jaeger from bin on the stack's addresses, for a stack
+// started with JaegerLater, and waits until its query API answers. The
+// collector, already running, delivers the traces it queued meanwhile.
+func (s *Stack) StartJaeger(ctx context.Context, bin string) error {
+	if s.Jaeger != nil {
+		return errors.New("harness: jaeger already started")
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.StartTimeout)
+	defer cancel()
+	return s.startJaeger(ctx, bin)
+}
+
+func (s *Stack) startJaeger(ctx context.Context, bin string) error {
+	a, o := s.Addrs, s.opts
 	jaegerEnv := append([]string{
 		EnvJaegerOTLPGRPC + "=" + a.JaegerOTLPGRPC,
 		EnvJaegerOTLPHTTP + "=" + a.JaegerOTLPHTTP,
 		EnvJaegerQueryHTTP + "=" + a.JaegerQueryHTTP,
 		EnvJaegerQueryGRPC + "=" + a.JaegerQueryGRPC,
 	}, o.JaegerEnv...)
-	var err error
-	s.Jaeger, err = Start("jaeger", o.LogDir, jaegerEnv, o.Bins.Jaeger, "--config", o.JaegerConfig)
+	p, err := Start("jaeger", o.LogDir, jaegerEnv, bin, "--config", o.JaegerConfig)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := WaitHTTP(ctx, s.JaegerUI+"/api/services", s.Jaeger); err != nil {
-		return nil, errors.Join(err, s.Stop())
-	}
-
-	if err := s.startCollector(ctx); err != nil {
-		return nil, errors.Join(err, s.Stop())
-	}
-	return s, nil
+	s.Jaeger = p
+	return WaitHTTP(ctx, s.JaegerUI+"/api/services", p)
 }
 
 // RestartCollector starts the collector again with the same configuration,
